@@ -1,0 +1,95 @@
+"""ltrend: learn, without labels, the threshold that separates anomalous scores.
+
+Sort the anomaly scores and the normal mass forms the long flat base of an "L"
+while the rare anomalies form its steep branch. ``ltrend`` fits least-squares
+polynomials to that sorted curve and reads the threshold off the corner.
+
+>>> import numpy as np
+>>> import ltrend
+>>> scores = np.concatenate([np.linspace(0.0, 1.0, 500), [4.0, 6.0, 9.0]])
+>>> ltrend.fit(scores).n_anomalies
+3
+"""
+
+from __future__ import annotations
+
+from ltrend import reference
+from ltrend._fit import DEFAULT_MAX_DEGREE, fit
+from ltrend._peel import DEFAULT_FENCE, DEFAULT_MAX_ROUNDS, PeelResult, Round
+from ltrend._peel import peel_with as _peel_with
+from ltrend._result import DegreeRow, Result
+from ltrend._validation import METHODS, NanPolicy
+
+import numpy.typing as _npt
+
+__all__ = [
+    "METHODS",
+    "DegreeRow",
+    "PeelResult",
+    "Result",
+    "Round",
+    "fit",
+    "peel",
+    "reference",
+]
+__version__ = "0.1.0"
+
+
+def peel(
+    scores: _npt.ArrayLike,
+    *,
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    fence: float = DEFAULT_FENCE,
+    max_degree: int = DEFAULT_MAX_DEGREE,
+    nan_policy: NanPolicy = "raise",
+    method: str = "paper",
+) -> PeelResult:
+    """Peel anomalies layer by layer: fit, drop what was flagged, fit the rest.
+
+    Round 1 is :func:`fit` on all the scores. Each later round fits the scores
+    still labelled normal, and counts only if its threshold clears the robust
+    upper fence ``median + fence * 1.4826 * MAD`` of the scores it calls normal;
+    otherwise its flags are the ordinary tail of the normal set and peeling stops.
+    Peeling also stops when a round flags nothing, when fewer than 3 scores
+    remain, or after ``max_rounds`` rounds.
+
+    Parameters
+    ----------
+    scores : array_like, 1-D
+        As for :func:`fit`.
+    max_rounds : int, default 10
+        Most rounds to run.
+    fence : float, default 3.0
+        How many robust standard deviations above the median of the remaining
+        normal scores a later round's threshold must be.
+    max_degree, nan_policy, method
+        As for :func:`fit`, applied in every round.
+
+    Returns
+    -------
+    PeelResult
+        ``rounds`` (threshold, degree, count and scores left, per round),
+        ``round_of`` (the round that removed each score, 0 for none, input
+        order), ``mask`` and ``stop_reason``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ltrend
+    >>> base = np.linspace(0.0, 1.0, 1000)
+    >>> scores = np.concatenate([base, [5.0, 5.5, 6.0], [30.0, 40.0]])
+    >>> peeled = ltrend.peel(scores)
+    >>> [r.n_anomalies for r in peeled.rounds]
+    [2, 3]
+    >>> peeled.stop_reason
+    'not separated'
+    """
+    return _peel_with(
+        fit,
+        scores,
+        max_rounds=max_rounds,
+        fence=fence,
+        max_degree=max_degree,
+        nan_policy=nan_policy,
+        method=method,
+    )

@@ -1,0 +1,175 @@
+"""The result of a fit: the threshold, the mask, and what explains the choice."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+
+class DegreeRow(NamedTuple):
+    """One degree's candidate split (a row of :attr:`Result.table`)."""
+
+    degree: int
+    #: ``tau_d``: the maximum of the degree-``d`` fit over the sample points.
+    threshold: float
+    #: ``Comp_d``; NaN when one side of the split is empty, +inf when the normal
+    #: side has zero variance.
+    compactness: float
+    #: ``|A_d|``: how many scores are at or above ``tau_d``.
+    n_anomalies: int
+
+
+def _json_float(value: float) -> float | str:
+    """A float for JSON: non-finite values become the strings float() reads back."""
+    return value if math.isfinite(value) else str(value)
+
+
+def rank_abscissa(n: int) -> npt.NDArray[np.float64]:
+    """The ranks ``0..n-1`` mapped to ``t`` in [-1, 1], the variable of the fits."""
+    span = max(n - 1, 1)
+    return (2.0 * np.arange(n, dtype=np.float64) - (n - 1)) / span
+
+
+class Result:
+    """The threshold learned from one set of scores, and why it was chosen.
+
+    Attributes
+    ----------
+    threshold : float
+        Scores ``>= threshold`` are anomalous. ``+inf`` when no degree splits the
+        scores (then nothing is anomalous).
+    degree : int or None
+        The polynomial degree whose split won; None when there was no candidate.
+    mask : ndarray of bool
+        In input order, True for anomalous scores. Non-finite scores left out
+        with ``nan_policy="omit"`` are False.
+    table : tuple of DegreeRow
+        Every degree tried, with its candidate threshold, compactness and count.
+    n_omitted : int
+        Non-finite scores left out of the fit (only with ``nan_policy="omit"``).
+    method : str
+        The method that produced the result (see ``ltrend.METHODS``).
+    """
+
+    __slots__ = (
+        "_center",
+        "_coefficients",
+        "_sorted",
+        "degree",
+        "mask",
+        "method",
+        "n_omitted",
+        "table",
+        "threshold",
+    )
+
+    def __init__(
+        self,
+        *,
+        threshold: float,
+        degree: int | None,
+        mask: npt.NDArray[np.bool_],
+        table: tuple[DegreeRow, ...],
+        sorted_scores: npt.NDArray[np.floating[Any]],
+        center: float,
+        coefficients: npt.NDArray[np.float64],
+        n_omitted: int,
+        method: str,
+    ) -> None:
+        self.threshold = float(threshold)
+        self.degree = degree
+        self.mask = mask
+        self.table = table
+        self.n_omitted = n_omitted
+        self.method = method
+        self._sorted = sorted_scores
+        self._center = center
+        self._coefficients = coefficients
+
+    @property
+    def n_anomalies(self) -> int:
+        """How many scores are anomalous."""
+        return int(np.count_nonzero(self.mask))
+
+    @property
+    def n_scores(self) -> int:
+        """How many scores were given, non-finite ones included."""
+        return int(self.mask.shape[0])
+
+    @property
+    def labels(self) -> npt.NDArray[np.int8]:
+        """0/1 labels in input order (1 = anomalous), as PyOD and PyThresh use."""
+        return self.mask.astype(np.int8)
+
+    def sorted_scores(self) -> npt.NDArray[np.floating[Any]]:
+        """The sorted curve: the finite scores in ascending order (a read-only view)."""
+        view = self._sorted.view()
+        view.flags.writeable = False
+        return view
+
+    def fitted_curve(self, degree: int | None = None) -> npt.NDArray[np.float64]:
+        """The least-squares polynomial of ``degree`` at every rank of the sorted curve.
+
+        Defaults to the chosen degree. Computed on demand from the stored
+        coefficients, so a result never holds n x max_degree fitted values.
+        """
+        if degree is None:
+            degree = self.degree if self.degree is not None else 1
+        available = [row.degree for row in self.table]
+        if degree not in available:
+            raise ValueError(f"degree: must be one of {available}, got {degree}")
+        coefficients = self._coefficients[degree - 1, : degree + 1]
+        t = rank_abscissa(len(self._sorted))
+        return self._center + np.polynomial.polynomial.polyval(t, coefficients)
+
+    def to_dict(self, *, include_mask: bool = False) -> dict[str, Any]:
+        """A JSON-ready summary; non-finite floats are written as "inf" or "nan"."""
+        summary: dict[str, Any] = {
+            "method": self.method,
+            "threshold": _json_float(self.threshold),
+            "degree": self.degree,
+            "n_anomalies": self.n_anomalies,
+            "n_scores": self.n_scores,
+            "n_omitted": self.n_omitted,
+            "table": [
+                {
+                    "degree": row.degree,
+                    "threshold": _json_float(row.threshold),
+                    "compactness": _json_float(row.compactness),
+                    "n_anomalies": row.n_anomalies,
+                }
+                for row in self.table
+            ],
+        }
+        if include_mask:
+            summary["anomaly_indices"] = np.flatnonzero(self.mask).tolist()
+        return summary
+
+    def __repr__(self) -> str:
+        return (
+            f"Result(method={self.method!r}, threshold={self.threshold:.6g}, "
+            f"degree={self.degree}, n_anomalies={self.n_anomalies}, "
+            f"n_scores={self.n_scores})"
+        )
+
+    def __str__(self) -> str:
+        chosen = "none (no split)" if self.degree is None else str(self.degree)
+        lines = [
+            f"threshold    {self.threshold:.6g}",
+            f"degree       {chosen}",
+            f"anomalies    {self.n_anomalies} of {self.n_scores}",
+        ]
+        if self.n_omitted:
+            lines.append(f"omitted      {self.n_omitted} non-finite")
+        lines.append("")
+        lines.append("degree     threshold   compactness   anomalies")
+        for row in self.table:
+            marker = "  <- chosen" if row.degree == self.degree else ""
+            lines.append(
+                f"{row.degree:>6}  {row.threshold:>12.6g}  {row.compactness:>12.6g}"
+                f"  {row.n_anomalies:>10}{marker}"
+            )
+        return "\n".join(lines)

@@ -1,0 +1,148 @@
+"""A plain-NumPy reference of ``ltrend.fit``, kept obvious rather than fast.
+
+It follows the method's contract step by step, and solves each least-squares fit
+by ``numpy.linalg.lstsq`` on a column-scaled Vandermonde matrix, a different route
+from the Rust core's closed-form orthogonal polynomials, so that agreement between
+the two means something. The tests compare the two on many inputs.
+
+Examples
+--------
+>>> import numpy as np
+>>> from ltrend import reference
+>>> scores = np.concatenate([np.linspace(1.0, 1.2, 200), [3.0, 4.5, 7.0]])
+>>> reference.fit(scores).n_anomalies
+3
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ltrend._fit import DEFAULT_MAX_DEGREE
+from ltrend._peel import DEFAULT_FENCE, DEFAULT_MAX_ROUNDS, PeelResult, peel_with
+from ltrend._result import DegreeRow, Result, rank_abscissa
+from ltrend._validation import (
+    NanPolicy,
+    as_scores,
+    check_max_degree,
+    check_method,
+    check_nan_policy,
+)
+
+__all__ = ["fit", "peel"]
+
+
+def _population_variance(values: npt.NDArray[np.float64]) -> float:
+    """``var(values)`` with ddof = 0, exactly 0 for a constant set."""
+    if values.min() == values.max():
+        return 0.0
+    return float(np.var(values))
+
+
+def _compactness(
+    normal: npt.NDArray[np.float64], anomalous: npt.NDArray[np.float64]
+) -> float:
+    """``(var(A)/|A|) / (var(N)/|N|)`` with the contract's edge cases."""
+    if normal.size == 0 or anomalous.size == 0:
+        return float("nan")
+    var_normal = _population_variance(normal)
+    if var_normal == 0.0:
+        return float("inf")
+    return (_population_variance(anomalous) / anomalous.size) / (
+        var_normal / normal.size
+    )
+
+
+def _least_squares(
+    t: npt.NDArray[np.float64], y: npt.NDArray[np.float64], degree: int
+) -> npt.NDArray[np.float64]:
+    """Power coefficients (ascending) of the degree-``degree`` fit of ``y`` on ``t``."""
+    vandermonde = np.vander(t, degree + 1, increasing=True)
+    column_norms = np.linalg.norm(vandermonde, axis=0)
+    scaled, *_ = np.linalg.lstsq(vandermonde / column_norms, y, rcond=None)
+    coefficients: npt.NDArray[np.float64] = scaled / column_norms
+    return coefficients
+
+
+def fit(
+    scores: npt.ArrayLike,
+    *,
+    max_degree: int = DEFAULT_MAX_DEGREE,
+    nan_policy: NanPolicy = "raise",
+    method: str = "paper",
+) -> Result:
+    """Reference twin of :func:`ltrend.fit`: same arguments, same ``Result``."""
+    z = as_scores(scores)
+    degree_cap = check_max_degree(max_degree)
+    policy = check_nan_policy(nan_policy)
+    check_method(method)
+
+    finite = np.isfinite(z)
+    n_bad = int(z.size - np.count_nonzero(finite))
+    if n_bad and policy == "raise":
+        first = int(np.flatnonzero(~finite)[0])
+        raise ValueError(
+            f"scores: found {n_bad} NaN or infinite value(s), the first at index "
+            f'{first}; remove them or pass nan_policy="omit" to leave them out'
+        )
+    s = np.sort(z[finite].astype(np.float64))
+    n = s.size
+    if n < 3:
+        raise ValueError(
+            f"scores: need at least 3 finite scores to fit a threshold, got {n}"
+        )
+
+    top = min(degree_cap, n - 2)
+    t = rank_abscissa(n)
+    coefficients = np.zeros((top, top + 1))
+    rows = []
+    for degree in range(1, top + 1):
+        beta = _least_squares(t, s, degree)
+        coefficients[degree - 1, : degree + 1] = beta
+        tau = float(np.max(np.polynomial.polynomial.polyval(t, beta)))
+        normal, anomalous = s[s < tau], s[s >= tau]
+        rows.append(
+            DegreeRow(degree, tau, _compactness(normal, anomalous), anomalous.size)
+        )
+
+    candidates = [row for row in rows if not np.isnan(row.compactness)]
+    if candidates:
+        # max() keeps the first of equal values: ties go to the lowest degree.
+        best = max(candidates, key=lambda row: row.compactness)
+        threshold, chosen = best.threshold, best.degree
+    else:
+        threshold, chosen = float("inf"), None
+    mask = finite & (z.astype(np.float64) >= threshold)
+    return Result(
+        threshold=threshold,
+        degree=chosen,
+        mask=mask,
+        table=tuple(rows),
+        sorted_scores=s,
+        center=0.0,
+        coefficients=coefficients,
+        n_omitted=n_bad,
+        method=method,
+    )
+
+
+def peel(
+    scores: npt.ArrayLike,
+    *,
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
+    fence: float = DEFAULT_FENCE,
+    max_degree: int = DEFAULT_MAX_DEGREE,
+    nan_policy: NanPolicy = "raise",
+    method: str = "paper",
+) -> PeelResult:
+    """Reference twin of :func:`ltrend.peel`, built on the reference :func:`fit`."""
+    return peel_with(
+        fit,
+        scores,
+        max_rounds=max_rounds,
+        fence=fence,
+        max_degree=max_degree,
+        nan_policy=nan_policy,
+        method=method,
+    )

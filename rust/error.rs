@@ -1,0 +1,55 @@
+//! The one error type of the kernels.
+
+use std::fmt;
+
+/// Everything a kernel can refuse, with the numbers a caller needs to fix the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KernelError {
+    /// Fewer usable (finite) scores than the method needs.
+    TooFewScores { needed: usize, got: usize },
+    /// NaN or infinite scores under the `Raise` policy.
+    NonFinite { count: usize, first_index: usize },
+    /// `max_degree` outside `1..=MAX_DEGREE_LIMIT`.
+    InvalidMaxDegree { got: usize, limit: usize },
+}
+
+impl fmt::Display for KernelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KernelError::TooFewScores { needed, got } => write!(
+                f,
+                "scores: need at least {needed} finite scores to fit a threshold, got {got}"
+            ),
+            KernelError::NonFinite { count, first_index } => write!(
+                f,
+                "scores: found {count} NaN or infinite value(s), the first at index \
+                 {first_index}; remove them or pass nan_policy=\"omit\" to leave them out"
+            ),
+            KernelError::InvalidMaxDegree { got, limit } => {
+                write!(f, "max_degree: must be between 1 and {limit}, got {got}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for KernelError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_parameter_and_the_numbers() {
+        let e = KernelError::NonFinite {
+            count: 2,
+            first_index: 7,
+        };
+        let text = e.to_string();
+        assert!(text.starts_with("scores:"));
+        assert!(text.contains('2') && text.contains('7') && text.contains("omit"));
+        let e = KernelError::TooFewScores { needed: 3, got: 1 };
+        assert!(e.to_string().contains("at least 3"));
+        let e = KernelError::InvalidMaxDegree { got: 0, limit: 10 };
+        assert!(e.to_string().starts_with("max_degree:"));
+    }
+}

@@ -1,0 +1,15 @@
+//! `ltrend`: unsupervised anomaly thresholds from the L-trend of sorted scores.
+//!
+//! The kernels are plain Rust on slices and know nothing of Python; the PyO3 glue
+//! lives in `python.rs`, compiled only with the `python` feature.
+
+pub mod error;
+pub mod polyfit;
+pub mod sort;
+pub mod threshold;
+pub mod variance;
+
+#[cfg(feature = "python")]
+mod python;
+
+pub use error::KernelError;

@@ -1,0 +1,347 @@
+//! Least-squares polynomial fits of the sorted curve `(i, s[i])`, every degree at once.
+//!
+//! For equally spaced abscissae the discrete orthogonal (Gram) polynomials are the QR
+//! factorisation of the Vandermonde matrix in closed form, so one pass of dot
+//! products gives the coefficients of every degree and no system is solved.
+//!
+//! Precision: the ranks are mapped to `t` in [-1, 1] so that the monic Gram
+//! polynomials stay of order one at any n (on raw ranks degree 10 at n = 1e9 would
+//! reach 1e90); the values are shifted by the median before the dot products so
+//! that an offset of 1e9 does not drown unit-size structure; dot products are
+//! accumulated in blocks to slow the growth of rounding error with n.
+//!
+//! The polynomials are never rank-deficient: degree `d < n` on `n` distinct
+//! abscissae always has a unique least-squares fit.
+
+use crate::error::KernelError;
+use crate::sort::Score;
+
+/// The highest degree any fit may use; keeps the recurrence and the reference's
+/// Vandermonde solve (condition number ~ 1e4 at degree 10 on [-1, 1]) well inside
+/// f64 precision, and bounds the work per score.
+pub const MAX_DEGREE_LIMIT: usize = 10;
+
+/// Scores summed per block before the block joins the running totals: long enough
+/// to amortise the extra adds, short enough that the block sums stay accurate.
+const SUM_BLOCK: usize = 4096;
+
+/// Every degree's least-squares polynomial fit of a sorted curve, in the Gram basis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GramFit {
+    /// Number of points on the curve.
+    pub n: usize,
+    /// The value subtracted from the curve before fitting (its median).
+    pub center: f64,
+    /// `coefficients[k]`: weight of the k-th monic Gram polynomial, k = 0..=max_degree.
+    coefficients: Vec<f64>,
+    /// `recurrence[k]`: the constant `b_k` in `p_{k+1} = t p_k - b_k p_{k-1}` (index 0 unused).
+    recurrence: Vec<f64>,
+}
+
+/// Abscissa `t` in [-1, 1] of rank `i` among `n` points (`n >= 2`).
+#[inline]
+fn abscissa(i: usize, n: usize) -> f64 {
+    let span = (n - 1) as f64;
+    (2.0 * i as f64 - span) / span
+}
+
+/// The recurrence constants `b_k`, k = 1..=max_degree, of the monic Gram polynomials
+/// on n equally spaced points of [-1, 1] (spacing h = 2 / (n - 1)):
+///
+/// ```text
+/// b_k = h^2 k^2 (n^2 - k^2) / (4 (4 k^2 - 1))
+/// ```
+fn recurrence_constants(n: usize, max_degree: usize) -> Vec<f64> {
+    let nf = n as f64;
+    let h = 2.0 / (nf - 1.0);
+    let mut b = vec![0.0; max_degree + 1];
+    for (k, bk) in b.iter_mut().enumerate().skip(1) {
+        let kf = k as f64;
+        *bk = h * h * kf * kf * (nf * nf - kf * kf) / (4.0 * (4.0 * kf * kf - 1.0));
+    }
+    b
+}
+
+/// Evaluate the monic Gram polynomials `p_0..=p_d` at `t` into `out`.
+#[inline]
+fn gram_values(t: f64, recurrence: &[f64], out: &mut [f64]) {
+    out[0] = 1.0;
+    if out.len() > 1 {
+        out[1] = t;
+    }
+    for k in 1..out.len().saturating_sub(1) {
+        out[k + 1] = t * out[k] - recurrence[k] * out[k - 1];
+    }
+}
+
+impl GramFit {
+    /// Fit polynomials of every degree `0..=max_degree` to `(i, sorted[i])` by least squares.
+    ///
+    /// ```text
+    /// yhat_d = argmin over polynomials q of degree <= d of sum_i (s[i] - q(i))^2
+    /// ```
+    ///
+    /// Algorithm: project `s - median` on the monic discrete orthogonal polynomials
+    /// of `t_i = (2i - (n-1)) / (n-1)` (Gram, 1883), built by their three-term
+    /// recurrence; their squared norms are known in closed form.
+    ///
+    /// # Errors
+    /// [`KernelError::InvalidMaxDegree`] when `max_degree` is 0 or above
+    /// [`MAX_DEGREE_LIMIT`], and [`KernelError::TooFewScores`] when
+    /// `n < max_degree + 2` (the fit would interpolate every point).
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::polyfit::GramFit;
+    /// // A straight line is fitted exactly by degree 1.
+    /// let fit = GramFit::new(&[1.0, 3.0, 5.0, 7.0], 1).unwrap();
+    /// let yhat = fit.fitted_values(1);
+    /// assert!(yhat.iter().zip([1.0, 3.0, 5.0, 7.0]).all(|(a, b)| (a - b).abs() < 1e-12));
+    /// ```
+    pub fn new<T: Score>(sorted: &[T], max_degree: usize) -> Result<GramFit, KernelError> {
+        if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
+            return Err(KernelError::InvalidMaxDegree {
+                got: max_degree,
+                limit: MAX_DEGREE_LIMIT,
+            });
+        }
+        let n = sorted.len();
+        if n < max_degree + 2 {
+            return Err(KernelError::TooFewScores {
+                needed: max_degree + 2,
+                got: n,
+            });
+        }
+        let center = sorted[n / 2].to_f64();
+        let recurrence = recurrence_constants(n, max_degree);
+        let mut totals = [0.0f64; MAX_DEGREE_LIMIT + 1];
+        let mut values = [0.0f64; MAX_DEGREE_LIMIT + 1];
+        let values = &mut values[..=max_degree];
+        for (block_index, block) in sorted.chunks(SUM_BLOCK).enumerate() {
+            let mut partial = [0.0f64; MAX_DEGREE_LIMIT + 1];
+            let base = block_index * SUM_BLOCK;
+            for (j, z) in block.iter().enumerate() {
+                let y = z.to_f64() - center;
+                gram_values(abscissa(base + j, n), &recurrence, values);
+                for (acc, p) in partial.iter_mut().zip(values.iter()) {
+                    *acc += y * p;
+                }
+            }
+            for (total, part) in totals.iter_mut().zip(partial) {
+                *total += part;
+            }
+        }
+        let mut coefficients = Vec::with_capacity(max_degree + 1);
+        let mut norm = n as f64;
+        for (k, &total) in totals[..=max_degree].iter().enumerate() {
+            if k > 0 {
+                norm *= recurrence[k];
+            }
+            coefficients.push(total / norm);
+        }
+        Ok(GramFit {
+            n,
+            center,
+            coefficients,
+            recurrence,
+        })
+    }
+
+    /// The highest degree fitted.
+    pub fn max_degree(&self) -> usize {
+        self.coefficients.len() - 1
+    }
+
+    /// The maximum fitted value over the n sample points, for each degree 1..=max_degree.
+    ///
+    /// ```text
+    /// tau_d = max over i in 0..n of yhat_d[i]
+    /// ```
+    ///
+    /// One pass over the ranks; the scores themselves are not read again.
+    pub fn fitted_maxima(&self) -> Vec<f64> {
+        let degree = self.max_degree();
+        let mut maxima = vec![f64::NEG_INFINITY; degree + 1];
+        let mut values = [0.0f64; MAX_DEGREE_LIMIT + 1];
+        let values = &mut values[..=degree];
+        for i in 0..self.n {
+            gram_values(abscissa(i, self.n), &self.recurrence, values);
+            let mut fitted = 0.0;
+            for ((max, c), p) in maxima.iter_mut().zip(&self.coefficients).zip(values.iter()) {
+                fitted += c * p;
+                *max = max.max(fitted);
+            }
+        }
+        maxima.remove(0);
+        maxima.iter().map(|m| m + self.center).collect()
+    }
+
+    /// The fitted values of one degree at every rank 0..n (for tests and plotting).
+    ///
+    /// # Panics
+    /// When `degree > self.max_degree()`; callers pass a degree they fitted.
+    pub fn fitted_values(&self, degree: usize) -> Vec<f64> {
+        assert!(
+            degree <= self.max_degree(),
+            "degree {degree} was not fitted"
+        );
+        let mut values = [0.0f64; MAX_DEGREE_LIMIT + 1];
+        let values = &mut values[..=degree];
+        (0..self.n)
+            .map(|i| {
+                gram_values(abscissa(i, self.n), &self.recurrence, values);
+                let sum: f64 = self.coefficients[..=degree]
+                    .iter()
+                    .zip(values.iter())
+                    .map(|(c, p)| c * p)
+                    .sum();
+                sum + self.center
+            })
+            .collect()
+    }
+
+    /// The degree-`degree` fit minus [`GramFit::center`], as coefficients of ascending
+    /// powers of `t = (2i - (n-1)) / (n-1)`: `yhat[i] = center + sum_j c[j] t_i^j`.
+    ///
+    /// # Panics
+    /// When `degree > self.max_degree()`.
+    pub fn power_coefficients(&self, degree: usize) -> Vec<f64> {
+        assert!(
+            degree <= self.max_degree(),
+            "degree {degree} was not fitted"
+        );
+        let mut result = vec![0.0; degree + 1];
+        // Power-basis coefficients of p_{k-1} and p_k, grown by the recurrence.
+        let mut previous: Vec<f64> = Vec::new();
+        let mut current = vec![1.0];
+        for k in 0..=degree {
+            for (r, c) in result.iter_mut().zip(&current) {
+                *r += self.coefficients[k] * c;
+            }
+            let mut next = vec![0.0; current.len() + 1];
+            for (j, c) in current.iter().enumerate() {
+                next[j + 1] += c;
+            }
+            if k >= 1 {
+                for (j, c) in previous.iter().enumerate() {
+                    next[j] -= self.recurrence[k] * c;
+                }
+            }
+            previous = std::mem::replace(&mut current, next);
+        }
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Least squares by normal equations on raw ranks: fine for tiny exact cases.
+    #[allow(
+        clippy::needless_range_loop,
+        reason = "Gaussian elimination reads clearest with row and column indices"
+    )]
+    fn normal_equations_fit(y: &[f64], degree: usize) -> Vec<f64> {
+        let m = degree + 1;
+        let mut a = vec![vec![0.0; m + 1]; m];
+        for (i, &yi) in y.iter().enumerate() {
+            let x = i as f64;
+            for r in 0..m {
+                for c in 0..m {
+                    a[r][c] += x.powi((r + c) as i32);
+                }
+                a[r][m] += yi * x.powi(r as i32);
+            }
+        }
+        for p in 0..m {
+            for r in (p + 1)..m {
+                let f = a[r][p] / a[p][p];
+                for c in p..=m {
+                    a[r][c] -= f * a[p][c];
+                }
+            }
+        }
+        let mut beta = vec![0.0; m];
+        for p in (0..m).rev() {
+            let s: f64 = ((p + 1)..m).map(|c| a[p][c] * beta[c]).sum();
+            beta[p] = (a[p][m] - s) / a[p][p];
+        }
+        (0..y.len())
+            .map(|i| (0..m).map(|j| beta[j] * (i as f64).powi(j as i32)).sum())
+            .collect()
+    }
+
+    #[test]
+    fn matches_normal_equations_on_small_curves() {
+        let y: Vec<f64> = (0..12)
+            .map(|i| f64::from(i * i % 7) + 0.1 * f64::from(i))
+            .collect();
+        let fit = GramFit::new(&y, 5).unwrap();
+        for degree in 0..=5 {
+            let expected = normal_equations_fit(&y, degree);
+            for (a, b) in fit.fitted_values(degree).iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-8, "degree {degree}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn reproduces_a_polynomial_exactly() {
+        let y: Vec<f64> = (0..20)
+            .map(|i| 2.0 - 0.5 * f64::from(i) + 0.01 * f64::from(i * i * i))
+            .collect();
+        let fit = GramFit::new(&y, 4).unwrap();
+        for degree in 3..=4 {
+            for (a, b) in fit.fitted_values(degree).iter().zip(&y) {
+                assert!((a - b).abs() < 1e-9 * b.abs().max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn maxima_are_the_max_of_fitted_values() {
+        let y: Vec<f64> = (0..101).map(|i| (f64::from(i) / 10.0).exp()).collect();
+        let fit = GramFit::new(&y, 5).unwrap();
+        let maxima = fit.fitted_maxima();
+        for degree in 1..=5 {
+            let expected = fit
+                .fitted_values(degree)
+                .into_iter()
+                .fold(f64::NEG_INFINITY, f64::max);
+            assert!((maxima[degree - 1] - expected).abs() <= 1e-12 * expected.abs());
+        }
+    }
+
+    #[test]
+    fn power_coefficients_evaluate_to_the_fit() {
+        let y: Vec<f64> = (0..30)
+            .map(|i| f64::from(i % 5) + f64::from(i) * 0.3)
+            .collect();
+        let fit = GramFit::new(&y, 5).unwrap();
+        for degree in 1..=5 {
+            let c = fit.power_coefficients(degree);
+            for (i, v) in fit.fitted_values(degree).iter().enumerate() {
+                let t = abscissa(i, fit.n);
+                let p: f64 = c.iter().rev().fold(0.0, |acc, cj| acc * t + cj);
+                assert!((p + fit.center - v).abs() < 1e-9);
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_degrees_it_cannot_fit() {
+        assert_eq!(
+            GramFit::new(&[1.0, 2.0, 3.0], 2),
+            Err(KernelError::TooFewScores { needed: 4, got: 3 })
+        );
+        assert!(matches!(
+            GramFit::new(&[1.0; 20], 0),
+            Err(KernelError::InvalidMaxDegree { .. })
+        ));
+        assert!(matches!(
+            GramFit::new(&[1.0; 20], 11),
+            Err(KernelError::InvalidMaxDegree { .. })
+        ));
+    }
+}

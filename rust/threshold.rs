@@ -1,0 +1,347 @@
+//! The L-trend thresholder (the paper's method): candidate thresholds from every
+//! degree's fit, compactness of each split, and the degree choice.
+
+use crate::error::KernelError;
+use crate::polyfit::{GramFit, MAX_DEGREE_LIMIT};
+use crate::sort::{sorted_finite, NanPolicy, Score};
+use crate::variance::Moments;
+
+/// The paper's cap on the polynomial degree.
+pub const DEFAULT_MAX_DEGREE: usize = 5;
+
+/// The fewest finite scores that admit a split: degree 1 needs `n >= d + 2 = 3`.
+pub const MIN_SCORES: usize = 3;
+
+/// One degree's candidate: its threshold, its compactness and how many it flags.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DegreeRow {
+    pub degree: usize,
+    /// `tau_d`, the maximum fitted value over the sample points.
+    pub threshold: f64,
+    /// `Comp_d`; NaN when either side of the split is empty.
+    pub compactness: f64,
+    /// `|A_d|`, the number of scores at or above `tau_d`.
+    pub n_anomalies: usize,
+}
+
+/// The outcome of [`fit`]: the chosen threshold and everything that explains it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LTrendFit<T> {
+    /// `tau*`; `+inf` when no degree gives a split.
+    pub threshold: f64,
+    /// `d*`; `None` when no degree gives a split.
+    pub degree: Option<usize>,
+    pub n_anomalies: usize,
+    /// One row per degree `1..=min(max_degree, n - 2)`.
+    pub rows: Vec<DegreeRow>,
+    /// The finite scores in ascending order (the sorted curve).
+    pub sorted: Vec<T>,
+    pub n_omitted: usize,
+    /// The fits of every degree, for plotting.
+    pub fits: GramFit,
+}
+
+/// Compactness of a split (paper eq. 6), with the edge cases of the method's contract.
+///
+/// ```text
+/// Comp = (var(A) / |A|) / (var(N) / |N|)        population variances
+/// ```
+///
+/// NaN when `A` or `N` is empty; `+inf` when `var(N) = 0` and both are non-empty.
+///
+/// # Examples
+/// ```
+/// use ltrend::threshold::compactness;
+/// use ltrend::variance::Moments;
+/// let normal = Moments::of_sorted(&[0.0, 1.0]);
+/// let anomalies = Moments::of_sorted(&[10.0, 14.0]);
+/// // (4 / 2) / (0.25 / 2) = 16
+/// assert_eq!(compactness(normal, anomalies), 16.0);
+/// ```
+pub fn compactness(normal: Moments, anomalies: Moments) -> f64 {
+    if normal.count == 0 || anomalies.count == 0 {
+        return f64::NAN;
+    }
+    if normal.m2 == 0.0 {
+        return f64::INFINITY;
+    }
+    let (nn, na) = (normal.count as f64, anomalies.count as f64);
+    (anomalies.variance() / na) / (normal.variance() / nn)
+}
+
+/// The degree with the largest compactness; NaN rows are not candidates and ties go
+/// to the lowest degree (paper eq. 7).
+pub fn choose_degree(rows: &[DegreeRow]) -> Option<&DegreeRow> {
+    let mut best: Option<&DegreeRow> = None;
+    for row in rows.iter().filter(|r| !r.compactness.is_nan()) {
+        if best.is_none_or(|b| row.compactness > b.compactness) {
+            best = Some(row);
+        }
+    }
+    best
+}
+
+/// Compactness of every split `sorted[..k] | sorted[k..]` for the given `k`s.
+///
+/// The distinct cuts divide the curve into segments; each segment's moments are
+/// computed once and merged into the prefix (normal) and suffix (anomalous) states,
+/// so all degrees cost one pass over the scores.
+fn split_compactness<T: Score>(sorted: &[T], cuts: &[usize]) -> Vec<f64> {
+    let mut bounds: Vec<usize> = cuts.iter().copied().chain([0, sorted.len()]).collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    let segments: Vec<Moments> = bounds
+        .windows(2)
+        .map(|w| Moments::of_sorted(&sorted[w[0]..w[1]]))
+        .collect();
+    // prefix[j]: moments of sorted[..bounds[j]]; suffix[j]: of sorted[bounds[j]..].
+    let mut prefix = vec![Moments::EMPTY];
+    for &segment in &segments {
+        let last = *prefix.last().unwrap_or(&Moments::EMPTY);
+        prefix.push(last.merge(segment));
+    }
+    let mut suffix = vec![Moments::EMPTY];
+    for &segment in segments.iter().rev() {
+        let last = *suffix.last().unwrap_or(&Moments::EMPTY);
+        suffix.push(segment.merge(last));
+    }
+    suffix.reverse();
+    cuts.iter()
+        .map(|cut| {
+            let j = bounds.partition_point(|b| b < cut);
+            compactness(prefix[j], suffix[j])
+        })
+        .collect()
+}
+
+/// Learn the anomaly threshold of `scores` by the L-trend method.
+///
+/// ```text
+/// s      = sort(z)
+/// tau_d  = max_i yhat_d[i]                 yhat_d: least-squares fit of degree d to (i, s[i])
+/// Comp_d = (var(A_d)/|A_d|) / (var(N_d)/|N_d|),  A_d = {z >= tau_d}, N_d = {z < tau_d}
+/// d*     = argmax_d Comp_d  (lowest d on ties),  tau* = tau_{d*}
+/// ```
+///
+/// Degrees run from 1 to `min(max_degree, n - 2)`. With no candidate degree the
+/// threshold is `+inf` and nothing is anomalous. Source: Zhang et al., the L-trend
+/// prior (ICLR 2023 submission), sections 5.1-5.3.
+///
+/// # Errors
+/// [`KernelError::NonFinite`] for NaN/inf scores under [`NanPolicy::Raise`],
+/// [`KernelError::TooFewScores`] with fewer than [`MIN_SCORES`] finite scores, and
+/// [`KernelError::InvalidMaxDegree`] for `max_degree` outside `1..=10`.
+///
+/// # Examples
+/// ```
+/// use ltrend::sort::NanPolicy;
+/// use ltrend::threshold::fit;
+/// let mut scores: Vec<f64> = (0..100).map(|i| 1.0 + 0.001 * f64::from(i)).collect();
+/// scores.extend([5.0, 8.0, 13.0]);
+/// let result = fit(&scores, 5, NanPolicy::Raise).unwrap();
+/// assert_eq!(result.n_anomalies, 3);
+/// assert!(result.threshold > 1.1 && result.threshold <= 5.0);
+/// ```
+pub fn fit<T: Score>(
+    scores: &[T],
+    max_degree: usize,
+    nan_policy: NanPolicy,
+) -> Result<LTrendFit<T>, KernelError> {
+    if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
+        return Err(KernelError::InvalidMaxDegree {
+            got: max_degree,
+            limit: MAX_DEGREE_LIMIT,
+        });
+    }
+    let sorted = sorted_finite(scores, nan_policy)?;
+    fit_sorted(sorted.values, max_degree, sorted.n_omitted)
+}
+
+/// [`fit`] on scores that are already finite and sorted ascending (the sort is skipped).
+///
+/// # Errors
+/// As [`fit`], except that non-finite values are not looked for.
+pub fn fit_sorted<T: Score>(
+    sorted: Vec<T>,
+    max_degree: usize,
+    n_omitted: usize,
+) -> Result<LTrendFit<T>, KernelError> {
+    let n = sorted.len();
+    if n < MIN_SCORES {
+        return Err(KernelError::TooFewScores {
+            needed: MIN_SCORES,
+            got: n,
+        });
+    }
+    let top_degree = max_degree.min(n - 2);
+    let fits = GramFit::new(&sorted, top_degree)?;
+    let thresholds = fits.fitted_maxima();
+    let cuts: Vec<usize> = thresholds
+        .iter()
+        .map(|&tau| sorted.partition_point(|z| z.to_f64() < tau))
+        .collect();
+    let comps = split_compactness(&sorted, &cuts);
+    let rows: Vec<DegreeRow> = (1..=top_degree)
+        .zip(thresholds.iter().zip(cuts.iter().zip(comps)))
+        .map(|(degree, (&threshold, (&cut, compactness)))| DegreeRow {
+            degree,
+            threshold,
+            compactness,
+            n_anomalies: n - cut,
+        })
+        .collect();
+    let (threshold, degree, n_anomalies) = match choose_degree(&rows) {
+        Some(best) => (best.threshold, Some(best.degree), best.n_anomalies),
+        None => (f64::INFINITY, None, 0),
+    };
+    Ok(LTrendFit {
+        threshold,
+        degree,
+        n_anomalies,
+        rows,
+        sorted,
+        n_omitted,
+        fits,
+    })
+}
+
+/// The anomaly mask in input order: finite scores at or above the threshold (paper eq. 1).
+///
+/// ```text
+/// mask[i] = isfinite(z[i]) and z[i] >= threshold
+/// ```
+///
+/// # Examples
+/// ```
+/// use ltrend::threshold::anomaly_mask;
+/// let mask = anomaly_mask(&[1.0, 2.0, f64::INFINITY, f64::NAN], 2.0);
+/// assert_eq!(mask, vec![false, true, false, false]);
+/// ```
+pub fn anomaly_mask<T: Score>(scores: &[T], threshold: f64) -> Vec<bool> {
+    scores
+        .iter()
+        .map(|z| z.is_finite_score() && z.to_f64() >= threshold)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l_shape() -> Vec<f64> {
+        let mut scores: Vec<f64> = (0..200).map(|i| f64::from(i % 37) * 0.01).collect();
+        scores.extend([3.0, 4.5, 7.0, 9.0]);
+        scores
+    }
+
+    #[test]
+    fn finds_the_steep_branch() {
+        let result = fit(&l_shape(), 5, NanPolicy::Raise).unwrap();
+        assert_eq!(result.n_anomalies, 4);
+        assert_eq!(result.rows.len(), 5);
+        let chosen = result.rows[result.degree.unwrap() - 1];
+        assert_eq!(chosen.threshold, result.threshold);
+        for row in &result.rows {
+            assert!(row.compactness.is_nan() || row.compactness <= chosen.compactness);
+        }
+    }
+
+    #[test]
+    fn all_equal_scores_have_no_candidate() {
+        let result = fit(&[2.5; 10], 5, NanPolicy::Raise).unwrap();
+        assert_eq!(result.degree, None);
+        assert_eq!(result.threshold, f64::INFINITY);
+        assert_eq!(result.n_anomalies, 0);
+        assert!(result.rows.iter().all(|r| r.compactness.is_nan()));
+    }
+
+    #[test]
+    fn degrees_stop_at_n_minus_2() {
+        let result = fit(&[0.0, 1.0, 5.0, 6.0], 5, NanPolicy::Raise).unwrap();
+        assert_eq!(result.rows.len(), 2);
+        assert_eq!(
+            fit(&[0.0, 1.0, 5.0], 5, NanPolicy::Raise)
+                .unwrap()
+                .rows
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn too_few_and_bad_degree_are_errors() {
+        assert_eq!(
+            fit(&[1.0, 2.0], 5, NanPolicy::Raise).unwrap_err(),
+            KernelError::TooFewScores { needed: 3, got: 2 }
+        );
+        assert_eq!(
+            fit(&[1.0, 2.0, f64::NAN, 3.0], 5, NanPolicy::Omit)
+                .unwrap()
+                .n_omitted,
+            1
+        );
+        assert!(matches!(
+            fit(&l_shape(), 0, NanPolicy::Raise),
+            Err(KernelError::InvalidMaxDegree { .. })
+        ));
+    }
+
+    #[test]
+    fn compactness_edge_cases() {
+        let one = Moments::of_sorted(&[9.0]);
+        let spread = Moments::of_sorted(&[0.0, 1.0]);
+        let flat = Moments::of_sorted(&[1.0, 1.0]);
+        assert_eq!(compactness(spread, one), 0.0);
+        assert_eq!(compactness(flat, one), f64::INFINITY);
+        assert!(compactness(Moments::EMPTY, one).is_nan());
+        assert!(compactness(spread, Moments::EMPTY).is_nan());
+    }
+
+    #[test]
+    fn ties_go_to_the_lowest_degree() {
+        let row = |degree, compactness| DegreeRow {
+            degree,
+            threshold: 0.0,
+            compactness,
+            n_anomalies: 1,
+        };
+        let rows = [
+            row(1, f64::NAN),
+            row(2, 4.0),
+            row(3, f64::INFINITY),
+            row(4, f64::INFINITY),
+        ];
+        assert_eq!(choose_degree(&rows).unwrap().degree, 3);
+        assert!(choose_degree(&[row(1, f64::NAN)]).is_none());
+    }
+
+    #[test]
+    fn split_compactness_matches_direct_moments() {
+        let mut sorted = l_shape();
+        sorted.sort_by(f64::total_cmp);
+        let cuts = [150, 3, 204, 0, 201, 150];
+        let comps = split_compactness(&sorted, &cuts);
+        for (&cut, comp) in cuts.iter().zip(comps) {
+            let direct = compactness(
+                Moments::of_sorted(&sorted[..cut]),
+                Moments::of_sorted(&sorted[cut..]),
+            );
+            let same = comp == direct || comp.is_nan() && direct.is_nan();
+            assert!(
+                same || (comp - direct).abs() <= 1e-12 * direct.abs(),
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn float32_gives_the_float64_result() {
+        let scores64 = l_shape();
+        let scores32: Vec<f32> = scores64.iter().map(|&z| z as f32).collect();
+        let widened: Vec<f64> = scores32.iter().map(|&z| f64::from(z)).collect();
+        let a = fit(&scores32, 5, NanPolicy::Raise).unwrap();
+        let b = fit(&widened, 5, NanPolicy::Raise).unwrap();
+        assert_eq!(a.rows, b.rows);
+        assert_eq!(a.threshold, b.threshold);
+    }
+}

@@ -1,0 +1,164 @@
+//! Mergeable variance states: (count, mean, M2) per segment, combined with Chan's formula.
+//!
+//! The variances of a split are never taken as `E[z^2] - E[z]^2` nor as "total minus
+//! lower": with scores near 1e9 and unit spread either loses every digit. Each
+//! segment's state is computed in two passes (mean, then centred squares with the
+//! correction term of the corrected two-pass algorithm), and segments merge exactly.
+
+use crate::sort::Score;
+
+/// Population moments of a set of scores: its size, mean and sum of squared deviations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Moments {
+    pub count: usize,
+    pub mean: f64,
+    /// Sum of squared deviations from the mean, `sum((z - mean)^2)`.
+    pub m2: f64,
+}
+
+impl Moments {
+    /// The state of the empty set.
+    pub const EMPTY: Moments = Moments {
+        count: 0,
+        mean: 0.0,
+        m2: 0.0,
+    };
+
+    /// Moments of a segment of ascending scores.
+    ///
+    /// ```text
+    /// mean = sum(z) / n
+    /// m2   = sum((z - mean)^2) - (sum(z - mean))^2 / n
+    /// ```
+    ///
+    /// A segment whose first and last values are equal is constant, and gets
+    /// `m2 = 0` and `mean = z[0]` exactly, so "zero variance" is never lost to rounding.
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::variance::Moments;
+    /// let m = Moments::of_sorted(&[1.0, 2.0, 3.0]);
+    /// assert_eq!((m.count, m.mean, m.m2), (3, 2.0, 2.0));
+    /// assert_eq!(Moments::of_sorted(&[0.1f64; 3]).m2, 0.0);
+    /// ```
+    pub fn of_sorted<T: Score>(segment: &[T]) -> Moments {
+        let (first, last) = match (segment.first(), segment.last()) {
+            (Some(&a), Some(&b)) => (a.to_f64(), b.to_f64()),
+            _ => return Moments::EMPTY,
+        };
+        let count = segment.len();
+        if first == last {
+            return Moments {
+                count,
+                mean: first,
+                m2: 0.0,
+            };
+        }
+        let n = count as f64;
+        let mean = segment.iter().map(|z| z.to_f64()).sum::<f64>() / n;
+        let (mut squares, mut residual) = (0.0f64, 0.0f64);
+        for z in segment {
+            let d = z.to_f64() - mean;
+            squares += d * d;
+            residual += d;
+        }
+        // The correction term removes the error left by rounding in `mean`.
+        let m2 = (squares - residual * residual / n).max(0.0);
+        Moments { count, mean, m2 }
+    }
+
+    /// The moments of the union of two disjoint sets (Chan, Golub and LeVeque, 1979).
+    ///
+    /// ```text
+    /// n     = na + nb,   delta = mean_b - mean_a
+    /// mean  = mean_a + delta * nb / n
+    /// m2    = m2_a + m2_b + delta^2 * na * nb / n
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::variance::Moments;
+    /// let whole = Moments::of_sorted(&[1.0, 2.0, 3.0, 4.0]);
+    /// let merged = Moments::of_sorted(&[1.0, 2.0]).merge(Moments::of_sorted(&[3.0, 4.0]));
+    /// assert_eq!(merged, whole);
+    /// ```
+    pub fn merge(self, other: Moments) -> Moments {
+        if self.count == 0 {
+            return other;
+        }
+        if other.count == 0 {
+            return self;
+        }
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let count = self.count + other.count;
+        let n = count as f64;
+        let delta = other.mean - self.mean;
+        Moments {
+            count,
+            mean: self.mean + delta * (nb / n),
+            m2: self.m2 + other.m2 + delta * delta * (na * nb / n),
+        }
+    }
+
+    /// Population variance (ddof = 0); NaN for the empty set.
+    pub fn variance(self) -> f64 {
+        if self.count == 0 {
+            f64::NAN
+        } else {
+            self.m2 / self.count as f64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_m2(values: &[f64]) -> f64 {
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        values.iter().map(|v| (v - mean) * (v - mean)).sum()
+    }
+
+    #[test]
+    fn empty_and_single_segments() {
+        assert_eq!(Moments::of_sorted::<f64>(&[]), Moments::EMPTY);
+        assert!(Moments::EMPTY.variance().is_nan());
+        let one = Moments::of_sorted(&[5.0]);
+        assert_eq!((one.count, one.mean, one.m2), (1, 5.0, 0.0));
+    }
+
+    #[test]
+    fn merging_in_any_split_matches_the_whole() {
+        let values: Vec<f64> = (0..50).map(|i| f64::from(i * i % 17) * 0.25).collect();
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let whole = naive_m2(&sorted);
+        for cut in 0..=sorted.len() {
+            let merged =
+                Moments::of_sorted(&sorted[..cut]).merge(Moments::of_sorted(&sorted[cut..]));
+            assert_eq!(merged.count, sorted.len());
+            assert!((merged.m2 - whole).abs() <= 1e-12 * whole);
+        }
+    }
+
+    #[test]
+    fn keeps_digits_at_a_huge_offset() {
+        for offset in [1e6, 1e9] {
+            let values: Vec<f64> = (0..1000).map(|i| offset + f64::from(i % 10)).collect();
+            let mut sorted = values.clone();
+            sorted.sort_by(f64::total_cmp);
+            // Exact: the residues 0..9 appear 100 times each, variance 8.25.
+            let lower = Moments::of_sorted(&sorted[..500]);
+            let upper = Moments::of_sorted(&sorted[500..]);
+            let var = lower.merge(upper).variance();
+            assert!((var - 8.25).abs() < 1e-6, "offset {offset}: variance {var}");
+        }
+    }
+
+    #[test]
+    fn equal_means_keep_zero_variance_through_merges() {
+        let a = Moments::of_sorted(&[0.1f64, 0.1]);
+        let b = Moments::of_sorted(&[0.1f64, 0.1, 0.1]);
+        assert_eq!(a.merge(b).m2, 0.0);
+    }
+}
