@@ -4,9 +4,12 @@
 //! lives in `python.rs`, compiled only with the `python` feature.
 
 pub mod error;
+pub mod knee;
+pub mod method;
 pub mod polyfit;
 pub mod sort;
 pub mod threshold;
+pub mod two_segment;
 pub mod variance;
 
 #[cfg(feature = "python")]

@@ -6,6 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
 use crate::error::KernelError;
+use crate::method::{self, Method, MethodFit, SplitFit};
 use crate::sort::{NanPolicy, Score};
 use crate::threshold::{self, LTrendFit};
 
@@ -42,6 +43,13 @@ fn parse_nan_policy(nan_policy: &str) -> PyResult<NanPolicy> {
     }
 }
 
+fn parse_method(name: &str) -> PyResult<Method> {
+    Method::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        PyValueError::new_err(format!("method: must be one of {names:?}, got {name:?}"))
+    })
+}
+
 /// The raw outcome of `fit`, unpacked by `ltrend.Result`.
 #[pyclass(frozen, module = "ltrend._core")]
 struct RawFit {
@@ -70,6 +78,34 @@ struct RawFit {
     /// Row d-1: the degree-d fit's power coefficients (ascending, zero-padded).
     #[pyo3(get)]
     coefficients: Py<PyArray2<f64>>,
+    /// Breakpoint methods: `sorted_scores[breakpoint:]` are the anomalies; None
+    /// for the paper's method and when there is no split.
+    #[pyo3(get)]
+    breakpoint: Option<usize>,
+}
+
+/// A breakpoint method's result: no degree, an empty per-degree table.
+fn raw_split<T>(py: Python<'_>, fit: SplitFit<T>, mask: Vec<bool>) -> PyResult<RawFit>
+where
+    T: Score + numpy::Element,
+{
+    let empty_u64 = || Vec::<u64>::new().into_pyarray(py).unbind();
+    let empty_f64 = || Vec::<f64>::new().into_pyarray(py).unbind();
+    Ok(RawFit {
+        threshold: fit.threshold,
+        degree: None,
+        n_anomalies: fit.n_anomalies,
+        n_omitted: fit.n_omitted,
+        mask: mask.into_pyarray(py).unbind(),
+        sorted_scores: fit.sorted.into_pyarray(py).into_any().unbind(),
+        degrees: empty_u64(),
+        thresholds: empty_f64(),
+        compactness: empty_f64(),
+        counts: empty_u64(),
+        center: 0.0,
+        coefficients: PyArray2::zeros(py, [0, 1], false).unbind(),
+        breakpoint: fit.breakpoint,
+    })
 }
 
 fn raw_fit<T>(py: Python<'_>, fit: LTrendFit<T>, mask: Vec<bool>) -> PyResult<RawFit>
@@ -123,6 +159,7 @@ where
         coefficients: PyArray2::from_vec2(py, &coefficients)
             .map_err(|e| PyValueError::new_err(e.to_string()))?
             .unbind(),
+        breakpoint: None,
     })
 }
 
@@ -131,32 +168,38 @@ fn fit_typed<T>(
     scores: PyReadonlyArray1<'_, T>,
     max_degree: usize,
     nan_policy: NanPolicy,
+    method: Method,
 ) -> PyResult<RawFit>
 where
     T: Score + numpy::Element,
 {
     let z = scores.as_slice()?;
     let (fit, mask) = detached(py, || {
-        let fit = threshold::fit(z, max_degree, nan_policy)?;
-        let mask = threshold::anomaly_mask(z, fit.threshold);
+        let fit = method::fit_method(z, method, max_degree, nan_policy)?;
+        let mask = threshold::anomaly_mask(z, fit.threshold());
         Ok((fit, mask))
     })?;
-    raw_fit(py, fit, mask)
+    match fit {
+        MethodFit::Paper(fit) => raw_fit(py, fit, mask),
+        MethodFit::Split(fit) => raw_split(py, fit, mask),
+    }
 }
 
 /// Learn the L-trend threshold of a contiguous 1-D float64 or float32 array.
 #[pyfunction(name = "fit")]
-#[pyo3(signature = (scores, *, max_degree, nan_policy))]
+#[pyo3(signature = (scores, *, max_degree, nan_policy, method = "paper"))]
 fn fit_py(
     py: Python<'_>,
     scores: ScoresArray<'_>,
     max_degree: usize,
     nan_policy: &str,
+    method: &str,
 ) -> PyResult<RawFit> {
     let policy = parse_nan_policy(nan_policy)?;
+    let chosen = parse_method(method)?;
     match scores {
-        ScoresArray::F64(z) => fit_typed(py, z, max_degree, policy),
-        ScoresArray::F32(z) => fit_typed(py, z, max_degree, policy),
+        ScoresArray::F64(z) => fit_typed(py, z, max_degree, policy, chosen),
+        ScoresArray::F32(z) => fit_typed(py, z, max_degree, policy, chosen),
     }
 }
 
@@ -166,5 +209,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RawFit>()?;
     m.add("MAX_DEGREE_LIMIT", crate::polyfit::MAX_DEGREE_LIMIT)?;
     m.add("MIN_SCORES", threshold::MIN_SCORES)?;
+    let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+    m.add("METHODS", names)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 MAX_DEGREE_LIMIT: int
 MIN_SCORES: int
+METHODS: list[str]
 
 @final
 class RawFit:
@@ -34,10 +35,13 @@ class RawFit:
     def center(self) -> float: ...
     @property
     def coefficients(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def breakpoint(self) -> int | None: ...
 
 def fit(
     scores: npt.NDArray[np.float64] | npt.NDArray[np.float32],
     *,
     max_degree: int,
     nan_policy: str,
+    method: str = "paper",
 ) -> RawFit: ...

@@ -45,13 +45,19 @@ def fit(
         ``"raise"`` refuses NaN and infinite scores; ``"omit"`` leaves them out of
         the fit and labels them normal.
     method : str, default "paper"
-        One of ``ltrend.METHODS``.
+        One of ``ltrend.METHODS``: ``"paper"`` (the polynomial method above, as
+        the paper defines it), ``"two_segment"`` (the exact least-squares fit
+        of two lines, the L's base and branch, to the sorted curve, split at the
+        best breakpoint) or ``"knee"`` (the point of the sorted curve farthest
+        below its chord). See ``docs/methods.md``. Every method reads the same
+        sorted curve; ``max_degree`` is used by ``"paper"`` only.
 
     Returns
     -------
     Result
         ``threshold`` (float64), ``degree``, ``mask`` (bool, input order),
-        ``n_anomalies`` and the per-degree ``table``.
+        ``n_anomalies`` and the per-degree ``table``. The breakpoint methods
+        have no degree and an empty table, and report ``breakpoint`` instead.
 
     Raises
     ------
@@ -88,12 +94,15 @@ def fit(
     True
     >>> [int(i) for i in np.flatnonzero(result.mask)]
     [200, 201, 202]
+    >>> split = ltrend.fit(scores, method="two_segment")
+    >>> split.threshold, split.breakpoint, split.degree
+    (3.0, 200, None)
     """
     z = as_scores(scores)
     degree_cap = check_max_degree(max_degree)
     policy = check_nan_policy(nan_policy)
     check_method(method)
-    raw = _core.fit(z, max_degree=degree_cap, nan_policy=policy)
+    raw = _core.fit(z, max_degree=degree_cap, nan_policy=policy, method=method)
     table = tuple(
         DegreeRow(int(d), float(tau), float(comp), int(count))
         for d, tau, comp, count in zip(
@@ -110,4 +119,5 @@ def fit(
         coefficients=np.asarray(raw.coefficients, dtype=np.float64),
         n_omitted=raw.n_omitted,
         method=method,
+        breakpoint=raw.breakpoint,
     )

@@ -42,12 +42,20 @@ class Result:
         Scores ``>= threshold`` are anomalous. ``+inf`` when no degree splits the
         scores (then nothing is anomalous).
     degree : int or None
-        The polynomial degree whose split won; None when there was no candidate.
+        The polynomial degree whose split won (``method="paper"``); None when
+        there was no candidate, and always None for the breakpoint methods
+        (``"two_segment"``, ``"knee"``), which fit no polynomial degree.
     mask : ndarray of bool
         In input order, True for anomalous scores. Non-finite scores left out
         with ``nan_policy="omit"`` are False.
     table : tuple of DegreeRow
-        Every degree tried, with its candidate threshold, compactness and count.
+        Every degree tried, with its candidate threshold, compactness and count;
+        empty for the breakpoint methods.
+    breakpoint : int or None
+        Breakpoint methods: the rank on the sorted curve where the anomalies
+        start (``sorted_scores()[breakpoint:]`` are anomalous and
+        ``threshold == sorted_scores()[breakpoint]``); None for ``"paper"`` and
+        when the method found no split.
     n_omitted : int
         Non-finite scores left out of the fit (only with ``nan_policy="omit"``).
     method : str
@@ -56,6 +64,7 @@ class Result:
 
     __slots__ = (
         "_center",
+        "breakpoint",
         "_coefficients",
         "_sorted",
         "degree",
@@ -78,6 +87,7 @@ class Result:
         coefficients: npt.NDArray[np.float64],
         n_omitted: int,
         method: str,
+        breakpoint: int | None = None,
     ) -> None:
         self.threshold = float(threshold)
         self.degree = degree
@@ -85,6 +95,7 @@ class Result:
         self.table = table
         self.n_omitted = n_omitted
         self.method = method
+        self.breakpoint = breakpoint
         self._sorted = sorted_scores
         self._center = center
         self._coefficients = coefficients
@@ -115,7 +126,14 @@ class Result:
 
         Defaults to the chosen degree. Computed on demand from the stored
         coefficients, so a result never holds n x max_degree fitted values.
+        Only ``method="paper"`` fits polynomials; for the breakpoint methods this
+        raises ``ValueError``.
         """
+        if not self.table:
+            raise ValueError(
+                f"fitted_curve: method {self.method!r} fits no polynomial; use "
+                "sorted_scores() and breakpoint to draw its split"
+            )
         if degree is None:
             degree = self.degree if self.degree is not None else 1
         available = [row.degree for row in self.table]
@@ -123,7 +141,11 @@ class Result:
             raise ValueError(f"degree: must be one of {available}, got {degree}")
         coefficients = self._coefficients[degree - 1, : degree + 1]
         t = rank_abscissa(len(self._sorted))
-        return self._center + np.polynomial.polynomial.polyval(t, coefficients)
+        curve: npt.NDArray[np.float64] = np.asarray(
+            self._center + np.polynomial.polynomial.polyval(t, coefficients),
+            dtype=np.float64,
+        )
+        return curve
 
     def to_dict(self, *, include_mask: bool = False) -> dict[str, Any]:
         """A JSON-ready summary; non-finite floats are written as "inf" or "nan"."""
@@ -131,6 +153,7 @@ class Result:
             "method": self.method,
             "threshold": _json_float(self.threshold),
             "degree": self.degree,
+            "breakpoint": self.breakpoint,
             "n_anomalies": self.n_anomalies,
             "n_scores": self.n_scores,
             "n_omitted": self.n_omitted,
@@ -156,14 +179,18 @@ class Result:
         )
 
     def __str__(self) -> str:
-        chosen = "none (no split)" if self.degree is None else str(self.degree)
-        lines = [
-            f"threshold    {self.threshold:.6g}",
-            f"degree       {chosen}",
-            f"anomalies    {self.n_anomalies} of {self.n_scores}",
-        ]
+        lines = [f"threshold    {self.threshold:.6g}"]
+        if self.table:
+            chosen = "none (no split)" if self.degree is None else str(self.degree)
+            lines.append(f"degree       {chosen}")
+        else:
+            at = "none (no split)" if self.breakpoint is None else self.breakpoint
+            lines.append(f"method       {self.method}, breakpoint {at}")
+        lines.append(f"anomalies    {self.n_anomalies} of {self.n_scores}")
         if self.n_omitted:
             lines.append(f"omitted      {self.n_omitted} non-finite")
+        if not self.table:
+            return "\n".join(lines)
         lines.append("")
         lines.append("degree     threshold   compactness   anomalies")
         for row in self.table:

@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ltrend._core import MAX_DEGREE_LIMIT
+from ltrend._core import METHODS as _CORE_METHODS
 
 Scores: TypeAlias = npt.NDArray[np.float64] | npt.NDArray[np.float32]
 NanPolicy: TypeAlias = Literal["raise", "omit"]
@@ -57,7 +58,7 @@ def check_max_degree(max_degree: object) -> int:
     if isinstance(max_degree, bool):
         raise TypeError(f"max_degree: expected an integer, got {max_degree!r}")
     try:
-        degree = operator.index(max_degree)  # type: ignore[call-overload]
+        degree = operator.index(max_degree)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(
             f"max_degree: expected an integer, got {type(max_degree).__name__} "
@@ -78,8 +79,8 @@ def check_nan_policy(nan_policy: object) -> NanPolicy:
     raise ValueError(f'nan_policy: must be "raise" or "omit", got {nan_policy!r}')
 
 
-#: Every method ``fit`` accepts.
-METHODS: tuple[str, ...] = ("paper",)
+#: Every method ``fit`` accepts, as the Rust core names them; ``"paper"`` first.
+METHODS: tuple[str, ...] = tuple(_CORE_METHODS)
 
 
 def check_method(method: object) -> str:

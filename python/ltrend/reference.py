@@ -16,6 +16,8 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -65,6 +67,83 @@ def _least_squares(
     return coefficients
 
 
+def _two_segment_breakpoint(s: npt.NDArray[np.float64]) -> int | None:
+    """The breakpoint of the best two-line least-squares fit of ``(i, s[i])``.
+
+    Textbook route, different from the core's Welford states: prefix sums of
+    ``x``, ``y``, ``x^2``, ``xy``, ``y^2`` (``y`` centred on the median and scaled
+    by the spread, ``x`` the ranks over ``n``) and, per segment,
+    ``SSE = Syy - Sy^2/m - (Sxy - Sx Sy/m)^2 / (Sxx - Sx^2/m)``.
+    """
+    n = s.size
+    spread = float(s[-1] - s[0])
+    if n < 4 or spread == 0.0:
+        return None
+    x = np.arange(n, dtype=np.float64) / n
+    y = (s - np.median(s)) / spread
+
+    def prefix(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.concatenate([[0.0], np.cumsum(values)])
+
+    sums = [prefix(v) for v in (np.ones(n), x, y, x * x, x * y, y * y)]
+
+    def sse(lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+        m, sx, sy, sxx, sxy, syy = (p[hi] - p[lo] for p in sums)
+        cxx = sxx - sx * sx / m
+        cxy = sxy - sx * sy / m
+        cyy = syy - sy * sy / m
+        result: npt.NDArray[np.float64] = np.maximum(cyy - cxy * cxy / cxx, 0.0)
+        return result
+
+    k = np.arange(2, n - 1)
+    k = k[s[k - 1] < s[k]]
+    if k.size == 0:
+        return None
+    total = sse(np.zeros_like(k), k) + sse(k, np.full_like(k, n))
+    # argmin keeps the first of equal values: ties go to the smallest k.
+    return int(k[np.argmin(total)])
+
+
+def _knee_breakpoint(s: npt.NDArray[np.float64]) -> int | None:
+    """First rank above the point of ``(i, s[i])`` farthest below its chord."""
+    n = s.size
+    spread = float(s[-1] - s[0])
+    if n < 3 or spread == 0.0:
+        return None
+    x = np.linspace(0.0, 1.0, n)
+    # Signed distance below the chord from the first to the last point, in the
+    # unit square (up to the factor 1/sqrt(2)).
+    below = x - (s - s[0]) / spread
+    knee = int(np.argmax(below))
+    if below[knee] <= 0.0:
+        return None
+    return int(np.searchsorted(s, s[knee], side="right"))
+
+
+def _split_result(
+    z: npt.NDArray[np.floating[Any]],
+    finite: npt.NDArray[np.bool_],
+    s: npt.NDArray[np.float64],
+    breakpoint: int | None,
+    n_bad: int,
+    method: str,
+) -> Result:
+    threshold = float("inf") if breakpoint is None else float(s[breakpoint])
+    mask = finite & (z.astype(np.float64) >= threshold)
+    return Result(
+        threshold=threshold,
+        degree=None,
+        mask=mask,
+        table=(),
+        sorted_scores=s,
+        center=0.0,
+        coefficients=np.zeros((0, 1)),
+        n_omitted=n_bad,
+        method=method,
+        breakpoint=breakpoint,
+    )
+
+
 def fit(
     scores: npt.ArrayLike,
     *,
@@ -92,6 +171,11 @@ def fit(
         raise ValueError(
             f"scores: need at least 3 finite scores to fit a threshold, got {n}"
         )
+
+    if method == "two_segment":
+        return _split_result(z, finite, s, _two_segment_breakpoint(s), n_bad, method)
+    if method == "knee":
+        return _split_result(z, finite, s, _knee_breakpoint(s), n_bad, method)
 
     top = min(degree_cap, n - 2)
     t = rank_abscissa(n)
