@@ -37,7 +37,9 @@ def _population_variance(values: npt.NDArray[np.float64]) -> float:
     """``var(values)`` with ddof = 0, exactly 0 for a constant set."""
     if values.min() == values.max():
         return 0.0
-    return float(np.var(values))
+    # Variance ignores shifts; measuring from the minimum keeps the digits of a
+    # small spread far from zero (1e100 + 1e91 noise), which np.var alone loses.
+    return float(np.var(values - values.min()))
 
 
 def _compactness(
@@ -46,12 +48,13 @@ def _compactness(
     """``(var(A)/|A|) / (var(N)/|N|)`` with the contract's edge cases."""
     if normal.size == 0 or anomalous.size == 0:
         return float("nan")
-    var_normal = _population_variance(normal)
+    var_normal = np.float64(_population_variance(normal))
     if var_normal == 0.0:
         return float("inf")
-    return (_population_variance(anomalous) / anomalous.size) / (
-        var_normal / normal.size
-    )
+    # IEEE division, as in the core: a variance that underflows gives inf or NaN.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        spread_anomalous = np.float64(_population_variance(anomalous)) / anomalous.size
+        return float(spread_anomalous / (var_normal / normal.size))
 
 
 def _least_squares(
