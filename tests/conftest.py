@@ -23,10 +23,13 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LTREND_DATA", REPO.parent / "shared" / "data"))
 
 
-def squared_distance_scores(features: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+def squared_distance_scores(
+    features: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
     """The paper's default detector: squared L2 distance to the mean."""
     centred = features - features.mean(axis=0)
-    return np.einsum("ij,ij->i", centred, centred)
+    distances: npt.NDArray[np.float64] = np.einsum("ij,ij->i", centred, centred)
+    return distances
 
 
 def _adbench(name: str) -> npt.NDArray[np.float64]:
@@ -63,6 +66,6 @@ REAL_SETS = {
 
 @pytest.fixture(params=sorted(REAL_SETS), scope="session")
 def real_scores(request: pytest.FixtureRequest) -> npt.NDArray[np.float64]:
-    """Squared-distance scores of a real data set from ../shared/data (skipped if absent)."""
+    """Squared-distance scores of a real data set (skipped if the file is absent)."""
     scores: npt.NDArray[np.float64] = REAL_SETS[request.param]()
     return scores

@@ -12,6 +12,8 @@ in one implementation and not in the other.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +21,9 @@ import numpy.typing as npt
 from ltrend import Result
 
 RTOL = 1e-9
+
+#: ltrend.fit or ltrend.reference.fit.
+FitFunction: TypeAlias = Callable[..., Result]
 
 
 def _close(a: float, b: float) -> bool:
@@ -72,8 +77,10 @@ def assert_agree(core: Result, ref: Result, scores: npt.ArrayLike) -> None:
         assert chosen & ambiguous or tied, (core.table, ref.table)
         return
     if core.degree is None:
-        assert math.isinf(core.threshold) and math.isinf(ref.threshold)
-        assert not core.mask.any() and not ref.mask.any()
+        assert math.isinf(core.threshold)
+        assert math.isinf(ref.threshold)
+        assert not core.mask.any()
+        assert not ref.mask.any()
         return
     assert abs(core.threshold - ref.threshold) <= tol
     differ = core.mask != ref.mask

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from parity import assert_agree
 
 import ltrend
 from ltrend import reference
+
+from parity import assert_agree
 
 # Magnitudes stay below 1e100 so that squared deviations cannot overflow float64.
 finite_floats = st.floats(-1e100, 1e100, allow_nan=False, allow_infinity=False)

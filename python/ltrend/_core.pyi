@@ -5,6 +5,8 @@ from typing import final
 import numpy as np
 import numpy.typing as npt
 
+__all__ = ["MAX_DEGREE_LIMIT", "MIN_SCORES", "RawFit", "fit"]
+
 MAX_DEGREE_LIMIT: int
 MIN_SCORES: int
 

@@ -123,7 +123,8 @@ class Result:
             raise ValueError(f"degree: must be one of {available}, got {degree}")
         coefficients = self._coefficients[degree - 1, : degree + 1]
         t = rank_abscissa(len(self._sorted))
-        return self._center + np.polynomial.polynomial.polyval(t, coefficients)
+        fitted = self._center + np.polynomial.polynomial.polyval(t, coefficients)
+        return np.asarray(fitted, dtype=np.float64)
 
     def to_dict(self, *, include_mask: bool = False) -> dict[str, Any]:
         """A JSON-ready summary; non-finite floats are written as "inf" or "nan"."""

@@ -57,7 +57,7 @@ def check_max_degree(max_degree: object) -> int:
     if isinstance(max_degree, bool):
         raise TypeError(f"max_degree: expected an integer, got {max_degree!r}")
     try:
-        degree = operator.index(max_degree)  # type: ignore[call-overload]
+        degree = operator.index(max_degree)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(
             f"max_degree: expected an integer, got {type(max_degree).__name__} "

@@ -16,6 +16,8 @@ Examples
 
 from __future__ import annotations
 
+from typing import SupportsIndex
+
 import numpy as np
 import numpy.typing as npt
 
@@ -71,7 +73,7 @@ def _least_squares(
 def fit(
     scores: npt.ArrayLike,
     *,
-    max_degree: int = DEFAULT_MAX_DEGREE,
+    max_degree: SupportsIndex = DEFAULT_MAX_DEGREE,
     nan_policy: NanPolicy = "raise",
     method: str = "paper",
 ) -> Result:
@@ -135,7 +137,7 @@ def peel(
     *,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     fence: float = DEFAULT_FENCE,
-    max_degree: int = DEFAULT_MAX_DEGREE,
+    max_degree: SupportsIndex = DEFAULT_MAX_DEGREE,
     nan_policy: NanPolicy = "raise",
     method: str = "paper",
 ) -> PeelResult:
