@@ -6,7 +6,6 @@ import collections
 import copy
 import json
 import math
-import os
 import pickle
 import signal
 import struct
@@ -20,13 +19,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import ltrend
 from ltrend import Monitor
-
-EXAMPLES = int(os.environ.get("LTREND_HYPOTHESIS_EXAMPLES", "40"))
+from ltrend._validation import NanPolicy
 
 # Snapshot layout (see rust/snapshot.rs): magic, version u32, payload length u64,
 # payload, CRC-32 of everything before it.
@@ -91,7 +89,6 @@ def seal(magic: bytes, version: int, payload: bytes) -> bytes:
 # --- the equality with ltrend.fit ---------------------------------------------
 
 
-@settings(max_examples=EXAMPLES, deadline=None)
 @given(
     window=st.integers(3, 60),
     refit_every=st.integers(1, 80),
@@ -114,7 +111,7 @@ def test_batches_follow_the_naive_contract(
     if omit:
         bad = rng.random(n) < 0.05
         scores[bad] = rng.choice([np.nan, np.inf, -np.inf], int(bad.sum()))
-    policy = "omit" if omit else "raise"
+    policy: NanPolicy = "omit" if omit else "raise"
     monitor = Monitor(
         window=window,
         refit_every=refit_every,
@@ -135,7 +132,6 @@ def test_batches_follow_the_naive_contract(
     assert monitor.n_omitted == int(np.count_nonzero(~np.isfinite(scores)))
 
 
-@settings(max_examples=EXAMPLES, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), refit_every=st.integers(1, 40))
 def test_after_every_refit_the_threshold_is_fit_of_the_window(
     seed: int, refit_every: int
@@ -204,7 +200,8 @@ def test_strided_and_integer_input_is_accepted() -> None:
 def test_no_threshold_until_min_scores() -> None:
     monitor = Monitor(window=100, refit_every=10, min_scores=30)
     assert monitor.threshold is None
-    assert monitor.degree is None and monitor.last_refit is None
+    assert monitor.degree is None
+    assert monitor.last_refit is None
     assert monitor.table == ()
     assert "no threshold yet (0 of 30 scores)" in repr(monitor)
     flags = monitor.update_many(np.r_[np.zeros(28), 100.0])
@@ -227,7 +224,8 @@ def test_a_score_equal_to_the_threshold_is_anomalous() -> None:
     monitor = Monitor(window=200, refit_every=1_000, min_scores=200)
     monitor.update_many(l_stream(rng, 200))
     tau = monitor.threshold
-    assert tau is not None and math.isfinite(tau)
+    assert tau is not None
+    assert math.isfinite(tau)
     assert monitor.update(tau) is True
     assert monitor.update(math.nextafter(tau, -math.inf)) is False
 
@@ -244,7 +242,7 @@ def test_omit_keeps_non_finite_scores_out() -> None:
     monitor = Monitor(window=10, refit_every=3, nan_policy="omit")
     flags = monitor.update_many([1.0, np.nan, 2.0, np.inf, -np.inf, 3.0, 4.0])
     tau = ltrend.fit([1.0, 2.0, 3.0]).threshold
-    assert flags.tolist() == [False] * 6 + [4.0 >= tau]
+    assert flags.tolist() == [False] * 6 + [tau <= 4.0]
     assert monitor.window_scores().tolist() == [1.0, 2.0, 3.0, 4.0]
     assert (monitor.n_seen, monitor.n_omitted) == (7, 3)
     assert monitor.last_refit == 6
@@ -329,7 +327,7 @@ def test_scores_are_checked() -> None:
         monitor.update("1.0")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="score: expected a real number"):
         monitor.update(1 + 2j)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="use update_many|pass batches"):
+    with pytest.raises(ValueError, match="pass batches to update_many"):
         monitor.update([1.0, 2.0])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="expected a 1-D array"):
         monitor.update_many(np.zeros((2, 2)))
@@ -416,14 +414,14 @@ def test_payload_bit_flips_are_reported_as_corruption() -> None:
     for position in (HEADER, len(data) // 2, len(data) - 5):
         flipped = bytearray(data)
         flipped[position] ^= 0x10
-        with pytest.raises(ValueError, match="checksum mismatch.*corrupted"):
+        with pytest.raises(ValueError, match=r"checksum mismatch.*corrupted"):
             Monitor.from_bytes(bytes(flipped))
 
 
 def test_oversized_wrong_magic_version_and_type_are_named() -> None:
     data = fed_monitor().to_bytes()
     magic, version, payload = snapshot_parts(data)
-    with pytest.raises(ValueError, match="snapshot: oversized.*3 extra"):
+    with pytest.raises(ValueError, match=r"snapshot: oversized.*3 extra"):
         Monitor.from_bytes(data + b"\0\0\0")
     with pytest.raises(ValueError, match="not a monitor snapshot"):
         Monitor.from_bytes(pickle.dumps([1, 2, 3]))
@@ -514,7 +512,8 @@ def test_a_killed_service_resumes_from_its_last_snapshot(tmp_path: Path) -> None
 
     restored = Monitor.from_bytes(path.read_bytes())
     resumed_at = restored.n_seen
-    assert resumed_at >= 2_750 and resumed_at % 250 == 0
+    assert resumed_at >= 2_750
+    assert resumed_at % 250 == 0
     tail = restored.update_many(scores[resumed_at:])
     assert np.array_equal(tail, expected[resumed_at:])
     assert restored.to_bytes() == straight.to_bytes()

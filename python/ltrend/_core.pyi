@@ -5,7 +5,15 @@ from typing import final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAX_DEGREE_LIMIT", "MIN_SCORES", "RawFit", "fit"]
+__all__ = [
+    "MAX_DEGREE_LIMIT",
+    "MIN_SCORES",
+    "MONITOR_MAX_WINDOW",
+    "Monitor",
+    "MonitorStatus",
+    "RawFit",
+    "fit",
+]
 
 MAX_DEGREE_LIMIT: int
 MIN_SCORES: int

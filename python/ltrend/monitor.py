@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, SupportsFloat, SupportsIndex
 
 import numpy as np
 import numpy.typing as npt
@@ -78,7 +78,7 @@ def _check_count(name: str, value: object, low: int, high: int) -> int:
     if isinstance(value, bool):
         raise TypeError(f"{name}: expected an integer, got {value!r}")
     try:
-        count = operator.index(value)  # type: ignore[call-overload]
+        count = operator.index(value)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(
             f"{name}: expected an integer, got {type(value).__name__} {value!r}"
@@ -194,10 +194,10 @@ class Monitor:
     def __init__(
         self,
         *,
-        window: int = DEFAULT_WINDOW,
-        refit_every: int = DEFAULT_REFIT_EVERY,
-        min_scores: int | None = None,
-        max_degree: int = DEFAULT_MAX_DEGREE,
+        window: SupportsIndex = DEFAULT_WINDOW,
+        refit_every: SupportsIndex = DEFAULT_REFIT_EVERY,
+        min_scores: SupportsIndex | None = None,
+        max_degree: SupportsIndex = DEFAULT_MAX_DEGREE,
         nan_policy: NanPolicy = "raise",
         method: str = "paper",
     ) -> None:
@@ -223,7 +223,7 @@ class Monitor:
 
     # Scoring ------------------------------------------------------------------
 
-    def update(self, score: float) -> bool:
+    def update(self, score: SupportsFloat) -> bool:
         """Judge one score, then add it to the window.
 
         Parameters
