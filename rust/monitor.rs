@@ -513,7 +513,9 @@ impl Monitor {
 }
 
 /// Below this many scores a comparison sort beats the radix sort's fixed cost
-/// (eight 256-bucket histograms); measured crossover is near 200 on x86-64.
+/// (eight 256-bucket histograms); the measured crossover is near 200 scores on
+/// x86-64 (an 11-bit digit, six passes, gained under 10 % at 1e4 scores and
+/// moved the crossover to about 800, so bytes it is).
 const RADIX_MIN: usize = 256;
 
 /// The order-preserving key of a float: unsigned comparison of keys is IEEE total
