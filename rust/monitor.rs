@@ -108,7 +108,9 @@ pub struct MonitorConfig {
     pub min_scores: usize,
     /// As for [`threshold::fit`].
     pub max_degree: usize,
+    /// What to do with NaN and infinite scores (see the module notes).
     pub nan_policy: NanPolicy,
+    /// The method each refit runs.
     pub method: Method,
 }
 
@@ -235,6 +237,7 @@ impl Monitor {
         })
     }
 
+    /// The options the monitor was built with.
     pub fn config(&self) -> &MonitorConfig {
         &self.config
     }

@@ -172,10 +172,12 @@ impl Writer {
         }
     }
 
+    /// One byte (a tag).
     pub fn u8(&mut self, value: u8) {
         self.bytes.push(value);
     }
 
+    /// An unsigned integer, 8 bytes little-endian.
     pub fn u64(&mut self, value: u64) {
         self.bytes.extend_from_slice(&value.to_le_bytes());
     }
@@ -185,6 +187,7 @@ impl Writer {
         self.u64(value as u64);
     }
 
+    /// A float as its IEEE bit pattern (NaN payloads and -0.0 survive).
     pub fn f64(&mut self, value: f64) {
         self.bytes.extend_from_slice(&value.to_le_bytes());
     }
@@ -301,6 +304,7 @@ pub struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `bytes` (a payload returned by [`open`]).
     pub fn new(bytes: &'a [u8]) -> Reader<'a> {
         Reader { bytes, pos: 0 }
     }
@@ -317,10 +321,12 @@ impl<'a> Reader<'a> {
         Ok(field)
     }
 
+    /// One byte; `what` names the field in the error.
     pub fn u8(&mut self, what: &str) -> Result<u8, SnapshotError> {
         Ok(self.take(1, what)?[0])
     }
 
+    /// An unsigned integer written by [`Writer::u64`].
     pub fn u64(&mut self, what: &str) -> Result<u64, SnapshotError> {
         let mut raw = [0u8; 8];
         raw.copy_from_slice(self.take(8, what)?);
@@ -335,6 +341,7 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// A float written by [`Writer::f64`].
     pub fn f64(&mut self, what: &str) -> Result<f64, SnapshotError> {
         Ok(f64::from_bits(self.u64(what)?))
     }

@@ -165,8 +165,11 @@ class Monitor:
     atomically; no score is lost or counted twice.
 
     *Durability*: :meth:`to_bytes` captures the full state in a versioned,
-    CRC-32-checked byte string and :meth:`from_bytes` restores it exactly;
-    pickling goes through the same pair, so no code runs on load.
+    CRC-32-checked byte string and :meth:`from_bytes` restores it exactly (the
+    Rust core decodes and validates it; nothing in it is executed). Pickling
+    goes through the same pair, but unpickling untrusted bytes is unsafe
+    whatever they hold: store and load snapshots with ``to_bytes`` and
+    ``from_bytes``.
 
     Examples
     --------
