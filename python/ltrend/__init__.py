@@ -23,10 +23,13 @@ from ltrend._peel import DEFAULT_FENCE, DEFAULT_MAX_ROUNDS, PeelResult, Round
 from ltrend._peel import peel_with as _peel_with
 from ltrend._result import DegreeRow, Result
 from ltrend._validation import METHODS, NanPolicy
+from ltrend.monitor import Monitor, MonitorStatus
 
 __all__ = [
     "METHODS",
     "DegreeRow",
+    "Monitor",
+    "MonitorStatus",
     "PeelResult",
     "Result",
     "Round",
