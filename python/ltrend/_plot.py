@@ -13,7 +13,7 @@ and file size.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -34,21 +34,23 @@ MAX_DRAWN_POINTS = 4000
 #: Most anomalous (top) ranks always drawn one by one, so each anomaly shows.
 MAX_DRAWN_TAIL = 2000
 
+#: Colours of the fits not chosen (the chosen one is blue, anomalies are red).
+OTHER_FIT_COLOURS = (
+    "tab:orange",
+    "tab:green",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+    "tab:gray",
+)
+
 #: Default figure size in inches (width, height).
 FIGURE_SIZE = (7.0, 4.5)
 
 #: Resolution of figures written to a file.
 SAVE_DPI = 120
-
-
-class ThresholdHistory(Protocol):
-    """What the history plot needs from a monitor: its thresholds over time."""
-
-    def threshold_history(
-        self,
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """Scores seen at each update and the threshold from that update on."""
-        ...
 
 
 def _require_matplotlib() -> None:
@@ -110,12 +112,14 @@ def draw_result(result: Result, ax: Axes) -> None:
             zorder=3,
             label=f"anomalies ({result.n_anomalies})",
         )
+    others = iter(OTHER_FIT_COLOURS * len(result.table))
     for row in result.table:
         chosen = row.degree == result.degree
         fitted = result.fitted_curve(row.degree, ranks=ranks)
         ax.plot(
             ranks,
             fitted,
+            color="tab:blue" if chosen else next(others),
             linewidth=2.0 if chosen else 0.9,
             linestyle="-" if chosen else "--",
             alpha=1.0 if chosen else 0.7,
@@ -179,9 +183,10 @@ def save_result_plot(result: Result, path: str) -> None:
     figure.savefig(path, dpi=SAVE_DPI)
 
 
-def save_history_plot(history: ThresholdHistory, path: str) -> None:
-    """Write the threshold history of a monitor to ``path``."""
-    steps, thresholds = history.threshold_history()
+def save_history_plot(
+    steps: npt.ArrayLike, thresholds: npt.ArrayLike, path: str
+) -> None:
+    """Write a threshold history (see :func:`draw_history`) to ``path``."""
     figure, ax = new_figure()
     draw_history(steps, thresholds, ax)
     figure.savefig(path, dpi=SAVE_DPI)
