@@ -61,6 +61,17 @@ class _Parser(argparse.ArgumentParser):
         )
 
 
+def _size(n_bytes: float) -> str:
+    """A byte count for people: 512 B, 12.3 kB, 4.5 MB, 1.2 GB."""
+    if n_bytes < 1000:
+        return f"{n_bytes:.0f} B"
+    for unit in ("kB", "MB"):
+        n_bytes /= 1000
+        if n_bytes < 1000:
+            return f"{n_bytes:.1f} {unit}"
+    return f"{n_bytes / 1000:.1f} GB"
+
+
 class ProgressBar:
     """A one-line progress bar on a terminal stream, erased when done.
 
@@ -87,17 +98,15 @@ class ProgressBar:
         if now - self._start < self._delay or now - self._last < self.REFRESH:
             return
         self._last = now
-        megabytes = done / 1e6
         if total:
             share = min(done / total, 1.0)
             filled = round(share * self.WIDTH)
             bar = "#" * filled + "-" * (self.WIDTH - filled)
             text = (
-                f"reading {self._label} [{bar}] {100 * share:5.1f}% "
-                f"of {total / 1e6:.1f} MB"
+                f"reading {self._label} [{bar}] {100 * share:5.1f}% of {_size(total)}"
             )
         else:
-            text = f"reading {self._label}: {megabytes:.1f} MB"
+            text = f"reading {self._label}: {_size(done)}"
         self._stream.write("\r" + text)
         self._stream.flush()
         self._drawn = True

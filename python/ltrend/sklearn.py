@@ -192,11 +192,16 @@ class LTrendThreshold(BaseEstimator):  # type: ignore[misc]
         Returns
         -------
         ndarray of int64, shape (n_samples,)
-            1 for anomalous, 0 for normal (NaN is 0 under ``nan_policy="omit"``).
+            1 for anomalous, 0 for normal; a NaN or infinite score (allowed with
+            ``nan_policy="omit"``) is 0, as in ``fit``.
         """
         check_is_fitted(self, "threshold_")
         scores = self._combined(self._check_scores(X, reset=False), fitting=False)
-        return (scores >= self.threshold_).astype(np.int64)
+        # As in fit, a non-finite score (allowed only with nan_policy="omit") is
+        # normal.
+        finite = np.isfinite(scores)
+        anomalous: npt.NDArray[np.bool_] = finite & (scores >= self.threshold_)
+        return anomalous.astype(np.int64)
 
     def fit_predict(self, X: npt.ArrayLike, y: object = None) -> npt.NDArray[np.int64]:
         """Fit on ``X`` and return its labels (``labels_``)."""
