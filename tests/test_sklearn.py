@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pickle
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -142,3 +144,19 @@ def test_bad_parameters_are_refused_at_fit() -> None:
         LTrendThreshold(method="nope").fit(_scores())
     with pytest.raises(ValueError, match="nan_policy"):
         LTrendThreshold(nan_policy="ignore").fit(_scores())  # type: ignore[arg-type]
+
+
+def test_without_scikit_learn_the_import_says_how_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['sklearn'] = None\n"
+        "import ltrend\n"
+        "try:\n"
+        "    ltrend.LTrendThreshold\n"
+        "except ImportError as err:\n"
+        "    print(err)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert 'pip install "ltrend[sklearn]"' in done.stdout

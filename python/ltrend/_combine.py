@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.decomposition import TruncatedSVD
 
 #: PyThresh's default seed for the randomized SVD, kept so that results match.
 DEFAULT_RANDOM_STATE = 1234
@@ -41,6 +40,11 @@ class Combiner:
     """
 
     def __init__(self, random_state: int | None) -> None:
+        # Imported here: this module is loaded by ltrend.pythresh before
+        # ltrend.sklearn, whose import gives the install hint when scikit-learn
+        # is missing.
+        from sklearn.decomposition import TruncatedSVD
+
         self.random_state = random_state
         self.n_columns = 0
         self._column_min = np.empty(0)

@@ -297,10 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit_cmd.add_argument(
         "-c",
         "--column",
+        metavar="COL",
         help="the column of scores: a header name or an index (0 = first, -1 = last)",
     )
     fit_cmd.add_argument(
         "--max-degree",
+        metavar="D",
         type=_degree,
         default=DEFAULT_MAX_DEGREE,
         help=f"highest polynomial degree tried (default {DEFAULT_MAX_DEGREE})",

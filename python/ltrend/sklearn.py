@@ -11,9 +11,15 @@ from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.base import BaseEstimator
-from sklearn.utils import Tags
-from sklearn.utils.validation import check_array, check_is_fitted
+
+try:
+    from sklearn.base import BaseEstimator
+    from sklearn.utils import Tags
+    from sklearn.utils.validation import check_array, check_is_fitted
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        f'{__name__} needs scikit-learn >= 1.6: pip install "ltrend[sklearn]" ({err})'
+    ) from err
 
 from ltrend._combine import DEFAULT_RANDOM_STATE, Combiner
 from ltrend._core import MIN_SCORES
