@@ -291,3 +291,43 @@ def test_demo_still_works() -> None:
     done = _run("demo")
     assert done.returncode == 0, done.stderr
     assert "f1_ratio" in done.stdout
+
+
+class _HistoryOnly:
+    """What ``ltrend snapshot`` reads from a monitor (its ThresholdHistory).
+
+    TODO(#5): ltrend.Monitor is not merged yet; once it is, run these tests on a
+    snapshot written by the real Monitor.to_bytes() instead of this placeholder.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> _HistoryOnly:
+        return cls(data)
+
+    def threshold_history(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        return np.array([100, 200, 300]), np.array([2.0, np.inf, 2.5])
+
+
+def test_snapshot_prints_and_plots_the_history(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(ltrend, "Monitor", _HistoryOnly, raising=False)
+    snapshot = tmp_path / "monitor.bin"
+    snapshot.write_bytes(b"state")
+    png = tmp_path / "history.png"
+    assert main(["snapshot", str(snapshot), "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "updates      3\n" in out
+    assert "threshold    2.5 (after 300 scores)\n" in out
+    assert matplotlib.image.imread(png).ndim == 3
+    assert main(["snapshot", str(snapshot), "--json"]) == 0
+    history = json.loads(capsys.readouterr().out)
+    assert history["steps"] == [100, 200, 300]
+    assert history["thresholds"] == [2.0, "inf", 2.5]

@@ -135,3 +135,11 @@ def test_nan_and_inf_are_read_as_numbers() -> None:
 def test_missing_file_is_an_os_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         read_scores(str(tmp_path / "absent.csv"))
+
+
+def test_windows_line_endings() -> None:
+    text = io.BytesIO(b"score,id\r\n1.5,a\r\n2.5,b\r\n")
+    assert read_scores("-", column="score", stdin=text).scores.tolist() == [1.5, 2.5]
+    bad = io.BytesIO(b"score,id\r\n1.5,a\r\nx,b\r\n")
+    with pytest.raises(ScoreFileError, match=r"<stdin>, line 3: 'x' is not a number"):
+        read_scores("-", column="score", stdin=bad)

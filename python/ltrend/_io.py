@@ -227,15 +227,15 @@ def _first_bad_line(
 
 
 def _parse_block(
-    lines: list[str], first_line: int, index: int, delimiter: str | None, source: str
+    text: str, first_line: int, index: int, delimiter: str | None, source: str
 ) -> npt.NDArray[np.float64]:
-    """One block of lines parsed by NumPy; on failure, the first bad line named."""
+    """Whole lines parsed by NumPy; on failure, the first bad line is named."""
     try:
         with warnings.catch_warnings():
             # A block of comments or blank lines only is fine: no scores in it.
             warnings.simplefilter("ignore", UserWarning)
             values = np.loadtxt(
-                io.StringIO("".join(lines)),
+                io.StringIO(text),
                 dtype=np.float64,
                 delimiter=delimiter,
                 comments=_COMMENT,
@@ -244,6 +244,7 @@ def _parse_block(
                 quotechar=_QUOTE if delimiter is not None else None,
             )
     except ValueError as err:
+        lines = text.split("\n")
         bad = _first_bad_line(lines, first_line, index, delimiter, source)
         if bad is not None:
             raise bad from None
@@ -300,15 +301,16 @@ def _read_text(
         done += sum(len(line) for line in raw)
         block_first = next_line
         next_line += len(raw)
-        lines = _decode(b"".join(raw), source, block_first).splitlines(keepends=True)
+        text = _decode(b"".join(raw), source, block_first)
         if layout is None:
-            found = _find_layout(lines, delimiter, column, source)
+            found = _find_layout(text.split("\n"), delimiter, column, source)
             if found is None:
                 continue
             start, delimiter, layout = found
+            # Drop the lines before the data (comments, blanks, the header).
+            text = text.split("\n", start)[-1] if start else text
             block_first += start
-            lines = lines[start:]
-        blocks.append(_parse_block(lines, block_first, layout[0], delimiter, source))
+        blocks.append(_parse_block(text, block_first, layout[0], delimiter, source))
         if progress is not None:
             progress(done, size)
     scores = np.concatenate(blocks) if blocks else np.empty(0)

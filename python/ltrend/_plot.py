@@ -66,7 +66,7 @@ def new_axes() -> Axes:
     _require_matplotlib()
     import matplotlib.pyplot as plt
 
-    _, ax = plt.subplots(figsize=FIGURE_SIZE)
+    _, ax = plt.subplots(figsize=FIGURE_SIZE, layout="constrained")
     return ax
 
 

@@ -22,11 +22,11 @@ import numpy as np
 import numpy.typing as npt
 
 import ltrend
-from ltrend import metrics
+from ltrend import _plot, metrics
 from ltrend._demo import load_demo
 from ltrend._fit import DEFAULT_MAX_DEGREE, fit
 from ltrend._io import LoadedScores, read_scores
-from ltrend._result import Result
+from ltrend._result import Result, _json_float
 from ltrend._validation import METHODS
 
 #: Exit code for bad input or options (argparse uses the same).
@@ -132,9 +132,7 @@ def _check_plot_path(path: str) -> None:
     try:
         from matplotlib.figure import Figure
     except ImportError:
-        raise CommandError(
-            '--plot needs matplotlib: pip install "ltrend[plot]"'
-        ) from None
+        raise CommandError(f"--plot: {_plot.PLOT_EXTRA_HINT}") from None
     suffix = Path(path).suffix.lower().lstrip(".")
     supported = Figure().canvas.get_supported_filetypes()
     if suffix not in supported:
@@ -170,8 +168,6 @@ def _read(args: argparse.Namespace) -> LoadedScores:
 
 
 def _run_fit(args: argparse.Namespace) -> int:
-    from ltrend import _plot
-
     if args.plot is not None:
         _check_plot_path(args.plot)
     if args.labels is not None:
@@ -235,8 +231,6 @@ def _load_monitor(path: str) -> ThresholdHistory:
 
 
 def _run_snapshot(args: argparse.Namespace) -> int:
-    from ltrend import _plot
-
     if args.plot is not None:
         _check_plot_path(args.plot)
     monitor = _load_monitor(args.file)
@@ -249,7 +243,7 @@ def _run_snapshot(args: argparse.Namespace) -> int:
         history = {
             "source": args.file,
             "steps": steps.tolist(),
-            "thresholds": [t if math.isfinite(t) else str(t) for t in thresholds],
+            "thresholds": [_json_float(t) for t in thresholds.tolist()],
         }
         print(json.dumps(history, indent=2))
     else:
