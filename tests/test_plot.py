@@ -150,3 +150,16 @@ def test_importing_ltrend_imports_neither_matplotlib_nor_scikit_learn() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_fitted_curve_at_some_ranks() -> None:
+    result = ltrend.fit(_scores())
+    ranks = np.array([0, 5, 500, result.n_scores - 1])
+    for row in result.table:
+        np.testing.assert_array_equal(
+            result.fitted_curve(row.degree, ranks=ranks),
+            result.fitted_curve(row.degree)[ranks],
+        )
+    for bad in ([result.n_scores], [-1], [0.5]):
+        with pytest.raises(ValueError, match="ranks: must be integers in"):
+            result.fitted_curve(ranks=bad)
