@@ -526,8 +526,10 @@ class Monitor:
         """The full state as a self-checking byte string.
 
         The format is versioned (magic bytes, format version, payload length),
-        holds the options, counters, last refit and window, and ends with a
-        CRC-32 of everything before it. It is little-endian on every platform.
+        holds the options, counters, last refit, threshold history and window,
+        and ends with a CRC-32 of everything before it. It is little-endian on
+        every platform. The history adds at most 24 bytes per refit kept
+        (:data:`HISTORY_LIMIT`), under 100 kB.
         """
         return self._core.to_bytes()
 
