@@ -25,8 +25,16 @@
 //!   them), counted in `n_omitted`, never enter the window and do not advance the
 //!   refit schedule. Under [`NanPolicy::Raise`] a batch holding any is refused
 //!   whole, before any state changes.
+//! - History. Every refit appends `(n_seen, threshold, degree)` to a ring of at most
+//!   [`HISTORY_LIMIT`] entries (the oldest is dropped first), so that a monitor that
+//!   runs for months keeps a bounded record of how its threshold moved. A refit at
+//!   the same `n_seen` as the previous one sees the same window, so it learns the
+//!   same threshold; it replaces that entry rather than adding a step of zero width,
+//!   which keeps the recorded `n_seen` strictly increasing.
 //! - Threads. The monitor is plain data behind `&mut self`; the Python wrapper puts
 //!   it in a `Mutex`, so each batch is applied atomically.
+
+use std::collections::VecDeque;
 
 use crate::error::KernelError;
 use crate::polyfit::MAX_DEGREE_LIMIT;
@@ -44,7 +52,15 @@ pub const MAX_WINDOW: usize = 1 << 40;
 const MAX_COUNT: u64 = 1 << 62;
 
 /// Format version written by [`Monitor::to_bytes`]; bump it when the payload changes.
+///
+/// NOTE: version 1 gained the refit history before any release, so no snapshot
+/// without it exists to be read.
 pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// Refits the history keeps, newest last: at one refit an hour that is almost six
+/// months, while the history stays at 128 KiB in memory and 96 KiB in a snapshot
+/// however long the monitor runs.
+pub const HISTORY_LIMIT: usize = 4096;
 
 /// The thresholding method a monitor re-learns with.
 ///
@@ -168,6 +184,18 @@ pub struct Refit {
     pub n_scores: usize,
 }
 
+/// One entry of a monitor's threshold history: what a refit learned, and when.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryEntry {
+    /// `n_seen` when the refit ran; the threshold judged every later score until the
+    /// next entry.
+    pub at: u64,
+    /// The threshold learned; `+inf` when no degree split the window.
+    pub threshold: f64,
+    /// The degree chosen; `None` when no degree split the window.
+    pub degree: Option<usize>,
+}
+
 /// A streaming L-trend thresholder over a sliding window of scores.
 ///
 /// ```text
@@ -208,6 +236,8 @@ pub struct Monitor {
     /// in fresh pages; none of it is part of the state.
     work: RefitBuffers,
     last: Option<Refit>,
+    /// The latest refits, oldest first; at most [`HISTORY_LIMIT`] of them.
+    history: VecDeque<HistoryEntry>,
     n_seen: u64,
     n_flagged: u64,
     n_omitted: u64,
@@ -230,6 +260,7 @@ impl Monitor {
             since_refit: 0,
             work: RefitBuffers::default(),
             last: None,
+            history: VecDeque::new(),
             n_seen: 0,
             n_flagged: 0,
             n_omitted: 0,
@@ -250,6 +281,37 @@ impl Monitor {
     /// The last refit; `None` until the first.
     pub fn last_refit(&self) -> Option<&Refit> {
         self.last.as_ref()
+    }
+
+    /// The threshold over time: one entry per refit, oldest first, at most the
+    /// latest [`HISTORY_LIMIT`] (see the module notes).
+    ///
+    /// ```text
+    /// history[i].threshold judges the scores seen after history[i].at,
+    ///                      up to and including history[i + 1].at
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::monitor::{Method, Monitor, MonitorConfig};
+    /// use ltrend::sort::NanPolicy;
+    /// let config = MonitorConfig {
+    ///     window: 20,
+    ///     refit_every: 5,
+    ///     min_scores: 10,
+    ///     max_degree: 5,
+    ///     nan_policy: NanPolicy::Raise,
+    ///     method: Method::Paper,
+    /// };
+    /// let mut monitor = Monitor::new(config).unwrap();
+    /// let scores: Vec<f64> = (0..21).map(|i| f64::from(i % 7)).collect();
+    /// monitor.update_many(&scores).unwrap();
+    /// let at: Vec<u64> = monitor.history().iter().map(|e| e.at).collect();
+    /// assert_eq!(at, vec![10, 15, 20]);
+    /// assert_eq!(monitor.history().back().unwrap().threshold, monitor.threshold().unwrap());
+    /// ```
+    pub fn history(&self) -> &VecDeque<HistoryEntry> {
+        &self.history
     }
 
     /// Scores given to the monitor, non-finite ones included.
@@ -433,6 +495,11 @@ impl Monitor {
         };
         self.work.merged = std::mem::replace(&mut self.sorted, fit.sorted);
         self.n_refits += 1;
+        self.record(HistoryEntry {
+            at: self.n_seen,
+            threshold: fit.threshold,
+            degree: fit.degree,
+        });
         self.last = Some(Refit {
             threshold: fit.threshold,
             degree: fit.degree,
@@ -442,6 +509,22 @@ impl Monitor {
             n_scores,
         });
         Ok(())
+    }
+
+    /// Append a refit to the history, dropping the oldest beyond [`HISTORY_LIMIT`].
+    fn record(&mut self, entry: HistoryEntry) {
+        if let Some(previous) = self.history.back_mut() {
+            if previous.at == entry.at {
+                // Same n_seen, same window: the refit was a repeat (see module notes).
+                debug_assert_eq!(previous.threshold.to_bits(), entry.threshold.to_bits());
+                *previous = entry;
+                return;
+            }
+        }
+        if self.history.len() == HISTORY_LIMIT {
+            self.history.pop_front();
+        }
+        self.history.push_back(entry);
     }
 
     /// The full state as a self-checking byte string (see [`crate::snapshot`]).
@@ -466,7 +549,9 @@ impl Monitor {
     /// ```
     pub fn to_bytes(&self) -> Vec<u8> {
         let window = self.window_scores();
-        let mut w = Writer::with_capacity(256 + 8 * (window.len() + self.evicted.len()));
+        let mut w = Writer::with_capacity(
+            256 + 8 * (window.len() + self.evicted.len()) + HISTORY_BYTES * self.history.len(),
+        );
         let c = &self.config;
         w.usize(c.window);
         w.usize(c.refit_every);
@@ -499,6 +584,12 @@ impl Monitor {
                     w.usize(row.n_anomalies);
                 }
             }
+        }
+        w.usize(self.history.len());
+        for entry in &self.history {
+            w.u64(entry.at);
+            w.f64(entry.threshold);
+            w.usize(entry.degree.unwrap_or(0));
         }
         w.f64s(&window);
         w.f64s(&self.evicted);
@@ -686,6 +777,9 @@ fn merge_window(old: &[f64], removed: &[f64], added: &[f64], out: &mut Vec<f64>)
     out.extend_from_slice(&old[p..]);
 }
 
+/// Bytes of one history entry in a snapshot: `at`, threshold, degree (0 for none).
+const HISTORY_BYTES: usize = 3 * 8;
+
 fn inconsistent(what: impl Into<String>) -> SnapshotError {
     SnapshotError::Inconsistent { what: what.into() }
 }
@@ -757,6 +851,23 @@ fn decode(bytes: &[u8]) -> Result<Monitor, SnapshotError> {
             })
         }
     };
+    let n_history = r.usize("history length")?;
+    if n_history > HISTORY_LIMIT {
+        return Err(inconsistent(format!(
+            "a history of {n_history} refits, more than the {HISTORY_LIMIT} a monitor keeps"
+        )));
+    }
+    let mut history = VecDeque::with_capacity(n_history);
+    for _ in 0..n_history {
+        let at = r.u64("history n_seen")?;
+        let threshold = r.f64("history threshold")?;
+        let degree = r.usize("history degree")?;
+        history.push_back(HistoryEntry {
+            at,
+            threshold,
+            degree: (degree != 0).then_some(degree),
+        });
+    }
     let ring = r.f64s("window scores")?;
     let evicted = r.f64s("evicted scores")?;
     r.finish()?;
@@ -784,6 +895,7 @@ fn decode(bytes: &[u8]) -> Result<Monitor, SnapshotError> {
         )));
     }
     let stale = ring.len().saturating_sub(since_refit);
+    check_history(&history, last.as_ref(), &config, n_seen, n_refits)?;
     match &last {
         None => {
             if n_refits != 0 || since_refit != ring.len() || ring.len() >= min_scores {
@@ -838,11 +950,76 @@ fn decode(bytes: &[u8]) -> Result<Monitor, SnapshotError> {
         since_refit,
         work: RefitBuffers::default(),
         last,
+        history,
         n_seen,
         n_flagged,
         n_omitted,
         n_refits,
     })
+}
+
+/// The invariants of a stored history: at most one entry per refit, `n_seen`
+/// strictly increasing within what the monitor has seen, thresholds that a fit
+/// could have produced, and the newest entry equal to the last refit.
+fn check_history(
+    history: &VecDeque<HistoryEntry>,
+    last: Option<&Refit>,
+    config: &MonitorConfig,
+    n_seen: u64,
+    n_refits: u64,
+) -> Result<(), SnapshotError> {
+    if history.len() as u64 > n_refits {
+        return Err(inconsistent(format!(
+            "a history of {} refits, but only {n_refits} ran",
+            history.len()
+        )));
+    }
+    let mut previous: Option<u64> = None;
+    for (i, entry) in history.iter().enumerate() {
+        if previous.is_some_and(|p| entry.at <= p) {
+            return Err(inconsistent(format!(
+                "history entry {i} is at n_seen = {}, not after the entry before it",
+                entry.at
+            )));
+        }
+        previous = Some(entry.at);
+        if entry.at > n_seen || entry.at < config.min_scores as u64 {
+            return Err(inconsistent(format!(
+                "history entry {i} is at n_seen = {}, outside {}..={n_seen}",
+                entry.at, config.min_scores
+            )));
+        }
+        let fault = match entry.degree {
+            _ if entry.threshold.is_nan() => Some("the threshold is NaN".to_owned()),
+            None if entry.threshold != f64::INFINITY => Some(format!(
+                "a refit with no split has threshold +inf, not {}",
+                entry.threshold
+            )),
+            Some(d) if d > config.max_degree => Some(format!(
+                "degree {d} is above max_degree = {}",
+                config.max_degree
+            )),
+            _ => None,
+        };
+        if let Some(fault) = fault {
+            return Err(inconsistent(format!("history entry {i}: {fault}")));
+        }
+    }
+    let newest_ok = match (history.back(), last) {
+        (None, None) => true,
+        (Some(entry), Some(refit)) => {
+            entry.at == refit.at
+                && entry.threshold.to_bits() == refit.threshold.to_bits()
+                && entry.degree == refit.degree
+        }
+        _ => false,
+    };
+    if !newest_ok {
+        return Err(inconsistent(
+            "the newest history entry is not the last refit",
+        ));
+    }
+    Ok(())
 }
 
 /// The invariants of a stored refit: a table a fit could have produced.
@@ -952,6 +1129,7 @@ mod tests {
         let mut rng = Rng(seed);
         let mut monitor = Monitor::new(config(window, refit_every, min_scores)).unwrap();
         let mut refits = 0;
+        let mut seen = Vec::new();
         for _ in 0..(3 * window + 5 * refit_every) {
             monitor.update(rng.score()).unwrap();
             if monitor.n_refits() > refits {
@@ -961,9 +1139,83 @@ mod tests {
                 assert_eq!(last.threshold.to_bits(), direct.threshold.to_bits());
                 assert_eq!(row_bits(&last.rows), row_bits(&direct.rows));
                 assert_eq!(monitor.sorted, direct.sorted);
+                seen.push((monitor.n_seen(), direct.threshold.to_bits(), direct.degree));
             }
         }
         assert!(refits >= 3);
+        assert_eq!(history_bits(&monitor), seen);
+    }
+
+    /// The history as comparable tuples (threshold as bits, so +inf compares exactly).
+    fn history_bits(monitor: &Monitor) -> Vec<(u64, u64, Option<usize>)> {
+        monitor
+            .history()
+            .iter()
+            .map(|e| (e.at, e.threshold.to_bits(), e.degree))
+            .collect()
+    }
+
+    #[test]
+    fn history_keeps_the_latest_refits_and_drops_the_oldest() {
+        let mut rng = Rng(12);
+        let mut monitor = Monitor::new(config(3, 1, 3)).unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < HISTORY_LIMIT + 300 {
+            monitor.update(rng.score()).unwrap();
+            let t = monitor.threshold().unwrap_or(f64::NAN);
+            if monitor
+                .last_refit()
+                .is_some_and(|r| r.at == monitor.n_seen())
+            {
+                seen.push((
+                    monitor.n_seen(),
+                    t.to_bits(),
+                    monitor.last_refit().unwrap().degree,
+                ));
+            }
+            // The ring never holds more than the limit, at any moment.
+            assert!(monitor.history().len() <= HISTORY_LIMIT);
+        }
+        assert_eq!(monitor.n_refits() as usize, seen.len());
+        assert_eq!(history_bits(&monitor), seen[seen.len() - HISTORY_LIMIT..]);
+        // Windows of three equal scores find no split: +inf, no degree, recorded too.
+        monitor.update_many(&[0.5; 3]).unwrap();
+        let newest = *monitor.history().back().unwrap();
+        assert_eq!((newest.threshold, newest.degree), (f64::INFINITY, None));
+        assert_eq!(monitor.history().len(), HISTORY_LIMIT);
+    }
+
+    #[test]
+    fn a_repeated_refit_keeps_one_entry() {
+        let mut monitor = Monitor::new(config(10, 4, 5)).unwrap();
+        monitor.update_many(&[0.1, 0.2, 0.3, 0.2, 5.0]).unwrap();
+        assert_eq!(monitor.history().len(), 1);
+        let before = monitor.history().clone();
+        monitor.refit().unwrap();
+        monitor.refit().unwrap();
+        assert_eq!(monitor.n_refits(), 3);
+        assert_eq!(monitor.history(), &before);
+        monitor.update(0.15).unwrap();
+        monitor.refit().unwrap();
+        let at: Vec<u64> = monitor.history().iter().map(|e| e.at).collect();
+        assert_eq!(at, vec![5, 6]);
+        assert_eq!(monitor.history()[1].threshold, monitor.threshold().unwrap());
+    }
+
+    #[test]
+    fn the_history_survives_a_snapshot() {
+        let mut rng = Rng(13);
+        let mut monitor = Monitor::new(config(4, 1, 3)).unwrap();
+        let scores: Vec<f64> = (0..HISTORY_LIMIT + 50).map(|_| rng.score()).collect();
+        monitor.update_many(&scores).unwrap();
+        assert_eq!(monitor.history().len(), HISTORY_LIMIT);
+        let restored = Monitor::from_bytes(&monitor.to_bytes()).unwrap();
+        assert_eq!(history_bits(&restored), history_bits(&monitor));
+        let fresh = Monitor::new(config(4, 1, 3)).unwrap();
+        assert!(Monitor::from_bytes(&fresh.to_bytes())
+            .unwrap()
+            .history()
+            .is_empty());
     }
 
     #[test]
@@ -1210,6 +1462,126 @@ mod tests {
             Monitor::from_bytes(&trailing),
             Err(KernelError::Snapshot(SnapshotError::Malformed { .. }))
         ));
+    }
+
+    /// Where the history starts in a payload: before the ring and the evicted run.
+    fn history_offset(monitor: &Monitor, payload: &[u8]) -> usize {
+        payload.len()
+            - (8 + 8 * monitor.len())
+            - (8 + 8 * monitor.evicted.len())
+            - (8 + HISTORY_BYTES * monitor.history().len())
+    }
+
+    /// Replace the history of a snapshot with `entries` (raw `(at, threshold, degree)`).
+    fn with_history(monitor: &Monitor, entries: &[(u64, f64, u64)]) -> Vec<u8> {
+        reseal(&monitor.to_bytes(), |p| {
+            let start = history_offset(monitor, p);
+            let end = start + 8 + HISTORY_BYTES * monitor.history().len();
+            let mut raw = (entries.len() as u64).to_le_bytes().to_vec();
+            for &(at, threshold, degree) in entries {
+                raw.extend_from_slice(&at.to_le_bytes());
+                raw.extend_from_slice(&threshold.to_le_bytes());
+                raw.extend_from_slice(&degree.to_le_bytes());
+            }
+            p.splice(start..end, raw);
+        })
+    }
+
+    impl Monitor {
+        /// The last refit's degree as a snapshot stores it (0 for none).
+        fn degree_bits(&self) -> u64 {
+            self.last_refit().and_then(|r| r.degree).unwrap_or(0) as u64
+        }
+    }
+
+    fn assert_inconsistent(bytes: &[u8], fragment: &str) {
+        match Monitor::from_bytes(bytes) {
+            Err(KernelError::Snapshot(SnapshotError::Inconsistent { what })) => {
+                assert!(what.contains(fragment), "{what:?} lacks {fragment:?}");
+            }
+            other => panic!("expected an inconsistent state ({fragment}), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn impossible_histories_are_refused() {
+        let mut rng = Rng(14);
+        let mut monitor = Monitor::new(config(3, 1, 3)).unwrap();
+        let scores: Vec<f64> = (0..HISTORY_LIMIT + 10).map(|_| rng.score()).collect();
+        monitor.update_many(&scores).unwrap();
+        let raw: Vec<(u64, f64, u64)> = monitor
+            .history()
+            .iter()
+            .map(|e| (e.at, e.threshold, e.degree.unwrap_or(0) as u64))
+            .collect();
+        // Rewriting the history as it is changes nothing.
+        let same = with_history(&monitor, &raw);
+        assert_eq!(same, monitor.to_bytes());
+        assert!(Monitor::from_bytes(&same).is_ok());
+
+        // One refit more than the limit, each entry valid on its own.
+        let mut long = raw.clone();
+        long.insert(0, (raw[0].0 - 1, raw[0].1, raw[0].2));
+        assert_inconsistent(&with_history(&monitor, &long), "more than the 4096");
+        // The count alone, with no entries behind it, is refused before reading.
+        let bytes = reseal(&monitor.to_bytes(), |p| {
+            let at = history_offset(&monitor, p);
+            p[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+        });
+        assert_inconsistent(&bytes, "more than the 4096");
+
+        let mut repeated = raw.clone();
+        repeated[10].0 = repeated[9].0;
+        assert_inconsistent(&with_history(&monitor, &repeated), "not after the entry");
+        let mut backwards = raw.clone();
+        backwards.swap(20, 21);
+        assert_inconsistent(&with_history(&monitor, &backwards), "not after the entry");
+
+        let mut nan = raw.clone();
+        nan[5].1 = f64::NAN;
+        nan[5].2 = 1;
+        assert_inconsistent(
+            &with_history(&monitor, &nan),
+            "entry 5: the threshold is NaN",
+        );
+        let mut finite_without_degree = raw.clone();
+        finite_without_degree[5] = (raw[5].0, 0.5, 0);
+        assert_inconsistent(&with_history(&monitor, &finite_without_degree), "no split");
+        let mut high_degree = raw.clone();
+        high_degree[5].2 = 6;
+        assert_inconsistent(
+            &with_history(&monitor, &high_degree),
+            "above max_degree = 5",
+        );
+
+        let mut future = raw.clone();
+        let last = future.len() - 1;
+        future[last].0 = monitor.n_seen() + 1;
+        assert_inconsistent(&with_history(&monitor, &future), "outside");
+        let mut early = raw.clone();
+        early[0].0 = 2;
+        assert_inconsistent(&with_history(&monitor, &early), "outside 3..=");
+
+        // The newest entry must be the last refit; an empty history needs no refit.
+        let mut stale = raw.clone();
+        stale[last].1 += 1.0;
+        assert_inconsistent(&with_history(&monitor, &stale), "not the last refit");
+        assert_inconsistent(&with_history(&monitor, &[]), "not the last refit");
+        // One refit (two NaN scores delayed it to n_seen = 7), claiming two.
+        let mut young = Monitor::new(MonitorConfig {
+            nan_policy: NanPolicy::Omit,
+            ..config(10, 4, 5)
+        })
+        .unwrap();
+        young
+            .update_many(&[f64::NAN, 0.1, f64::NAN, 0.2, 0.3, 0.2, 5.0])
+            .unwrap();
+        assert_eq!((young.n_refits(), young.n_seen()), (1, 7));
+        let (tau, degree) = (young.threshold().unwrap(), young.degree_bits());
+        assert_inconsistent(
+            &with_history(&young, &[(6, 1.0, 1), (7, tau, degree)]),
+            "only 1 ran",
+        );
     }
 
     #[test]

@@ -267,6 +267,15 @@ fn monitor_status(monitor: &Monitor) -> MonitorStatus {
     }
 }
 
+/// What `Monitor.history()` returns: the status, then `n_seen`, threshold and
+/// degree at each refit of the history.
+type RawHistory<'py> = (
+    MonitorStatus,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Vec<Option<usize>>,
+);
+
 #[pymethods]
 impl PyMonitor {
     #[new]
@@ -325,6 +334,28 @@ impl PyMonitor {
         with_monitor(py, &self.inner, |m| Ok(monitor_status(m)))
     }
 
+    /// The status and the refit history, read under one lock: `n_seen` at each
+    /// refit (int64), its threshold (float64) and its degree (None for no split).
+    fn history<'py>(&self, py: Python<'py>) -> PyResult<RawHistory<'py>> {
+        let (status, at, thresholds, degrees) = with_monitor(py, &self.inner, |m| {
+            let history = m.history();
+            // n_seen stays far below 2^63 (snapshots cap it at 2^62).
+            let at = history
+                .iter()
+                .map(|e| i64::try_from(e.at).unwrap_or(i64::MAX))
+                .collect::<Vec<_>>();
+            let thresholds = history.iter().map(|e| e.threshold).collect::<Vec<_>>();
+            let degrees = history.iter().map(|e| e.degree).collect::<Vec<_>>();
+            Ok((monitor_status(m), at, thresholds, degrees))
+        })?;
+        Ok((
+            status,
+            at.into_pyarray(py),
+            thresholds.into_pyarray(py),
+            degrees,
+        ))
+    }
+
     /// The window in arrival order, oldest first (a new float64 array).
     fn window_scores<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let scores = with_monitor(py, &self.inner, |m| Ok(m.window_scores()))?;
@@ -352,6 +383,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyMonitor>()?;
     m.add_class::<MonitorStatus>()?;
     m.add("MONITOR_MAX_WINDOW", crate::monitor::MAX_WINDOW)?;
+    m.add("MONITOR_HISTORY_LIMIT", crate::monitor::HISTORY_LIMIT)?;
     m.add("MAX_DEGREE_LIMIT", crate::polyfit::MAX_DEGREE_LIMIT)?;
     m.add("MIN_SCORES", threshold::MIN_SCORES)?;
     Ok(())

@@ -14,7 +14,8 @@ import numpy.typing as npt
 import pytest
 
 import ltrend
-from ltrend.cli import ProgressBar, _size, main
+from ltrend._demo import load_demo
+from ltrend.cli import REFITS_SHOWN, ProgressBar, _size, main
 
 
 def _scores() -> npt.NDArray[np.float64]:
@@ -209,6 +210,14 @@ def _write_bad_inputs(tmp: Path) -> None:
     (tmp / "binary.csv").write_bytes(b"\x89\xff\xfe\x00\x01garbage")
     (tmp / "few.csv").write_text("1.0\n2.0\n")
     (tmp / "junk.npy").write_bytes(b"not an array at all")
+    snapshot = _drifting_monitor().to_bytes()
+    (tmp / "cut.snapshot").write_bytes(snapshot[: len(snapshot) // 2])
+    flipped = bytearray(snapshot)
+    flipped[len(snapshot) // 3] ^= 0x08
+    (tmp / "flipped.snapshot").write_bytes(bytes(flipped))
+    (tmp / "long.snapshot").write_bytes(snapshot + b"\n")
+    (tmp / "empty.snapshot").write_bytes(b"")
+    (tmp / "good.snapshot").write_bytes(snapshot)
     np.save(tmp / "strings.npy", np.array(["a", "b", "c"]))
     np.save(tmp / "cube.npy", np.zeros((2, 2, 2)))
     np.save(tmp / "wide.npy", np.zeros((5, 3)))
@@ -271,7 +280,35 @@ BAD_INPUTS: dict[str, tuple[list[str], str]] = {
     ),
     "missing argument": (["fit"], "the following arguments are required: FILE"),
     "unknown command": (["nope"], "invalid choice: 'nope'"),
-    "snapshot": (["snapshot", "{tmp}/good.csv"], "needs ltrend.Monitor"),
+    "snapshot of text": (
+        ["snapshot", "{tmp}/good.csv"],
+        "{tmp}/good.csv: snapshot: not a monitor snapshot",
+    ),
+    "truncated snapshot": (
+        ["snapshot", "{tmp}/cut.snapshot"],
+        "{tmp}/cut.snapshot: snapshot: truncated: a complete snapshot needs",
+    ),
+    "corrupted snapshot": (
+        ["snapshot", "{tmp}/flipped.snapshot", "--json"],
+        "snapshot: checksum mismatch",
+    ),
+    "snapshot with a byte more": (
+        ["snapshot", "{tmp}/long.snapshot"],
+        "snapshot: oversized",
+    ),
+    "empty snapshot": (["snapshot", "{tmp}/empty.snapshot"], "snapshot: truncated"),
+    "missing snapshot": (
+        ["snapshot", "{tmp}/missing.snapshot"],
+        "{tmp}/missing.snapshot: No such file or directory",
+    ),
+    "snapshot plot dir": (
+        ["snapshot", "{tmp}/good.snapshot", "--plot", "{tmp}/no/x.png"],
+        "--plot: no directory",
+    ),
+    "snapshot plot format": (
+        ["snapshot", "{tmp}/good.snapshot", "--plot", "{tmp}/history.xyz"],
+        "cannot tell the image format",
+    ),
 }
 
 
@@ -295,41 +332,140 @@ def test_demo_still_works() -> None:
     assert "f1_ratio" in done.stdout
 
 
-class _HistoryOnly:
-    """What ``ltrend snapshot`` reads from a monitor (its ThresholdHistory).
+def _drifting_monitor() -> ltrend.Monitor:
+    """A monitor fed real scores (the MNIST demo set) that drift halfway through.
 
-    TODO(#5): ltrend.Monitor is not merged yet; once it is, run these tests on a
-    snapshot written by the real Monitor.to_bytes() instead of this placeholder.
+    The second half is the same images scored by a detector whose scale moved
+    (1.4 times the distance, plus 10), so the threshold has to follow.
     """
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> _HistoryOnly:
-        return cls(data)
-
-    def threshold_history(
-        self,
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        return np.array([100, 200, 300]), np.array([2.0, np.inf, 2.5])
+    rng = np.random.default_rng(3)
+    scores = load_demo().scores
+    stream = np.concatenate(
+        [rng.permutation(scores), 10.0 + 1.4 * rng.permutation(scores)]
+    )
+    monitor = ltrend.Monitor(window=500, refit_every=100)
+    monitor.update_many(stream)
+    return monitor
 
 
-def test_snapshot_prints_and_plots_the_history(
+def _refit_rows(out: str) -> list[tuple[int, float, int | None]]:
+    """The (n_seen, threshold, degree) rows of the "last refits" table printed."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("last ")) + 2
+    rows = []
+    for line in lines[start:]:
+        fields = line.split()
+        if len(fields) != 3 or not fields[0].isdigit():
+            break
+        degree = None if fields[2] == "none" else int(fields[2])
+        rows.append((int(fields[0]), float(fields[1]), degree))
+    return rows
+
+
+def test_snapshot_of_a_real_monitor_prints_and_plots_its_history(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setattr(ltrend, "Monitor", _HistoryOnly, raising=False)
-    snapshot = tmp_path / "monitor.bin"
-    snapshot.write_bytes(b"state")
+    monitor = _drifting_monitor()
+    path = tmp_path / "monitor.snapshot"
+    path.write_bytes(monitor.to_bytes())
     png = tmp_path / "history.png"
-    assert main(["snapshot", str(snapshot), "--plot", str(png)]) == 0
+    done = _run("snapshot", str(path), "--plot", str(png))
+    assert done.returncode == 0, done.stderr
+    # stderr may hold matplotlib's one-time note that it builds its font cache.
+    assert "error" not in done.stderr
+    assert "warning" not in done.stderr
+
+    status = monitor.status()
+    assert status.threshold is not None
+    assert f"source       {path}\n" in done.stdout
+    assert f"threshold    {status.threshold:.6g}\n" in done.stdout
+    assert f"degree       {status.degree}\n" in done.stdout
+    assert f"learned at   score {status.last_refit}\n" in done.stdout
+    assert f"{status.n_seen} seen, {status.n_flagged} flagged" in done.stdout
+    assert f"refits       {status.n_refits}\n" in done.stdout
+    assert f"plot         {png}\n" in done.stdout
+    steps, thresholds = monitor.threshold_history()
+    degrees = monitor.to_dict()["history"]["degree"]
+    rows = _refit_rows(done.stdout)
+    assert len(rows) == REFITS_SHOWN < status.n_refits
+    # The threshold moved with the drift: the table is not one repeated value.
+    assert len({tau for _, tau, _ in rows}) > 1
+    for (step, tau, degree), expected in zip(
+        rows,
+        zip(
+            steps[-REFITS_SHOWN:].tolist(),
+            thresholds[-REFITS_SHOWN:].tolist(),
+            degrees[-REFITS_SHOWN:],
+            strict=True,
+        ),
+        strict=True,
+    ):
+        assert step == expected[0]
+        # Printed with 6 significant digits.
+        assert tau == pytest.approx(expected[1], rel=5e-6)
+        assert degree == expected[2]
+
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(png)
+    assert image.ndim == 3
+    assert image.shape[0] > 200
+    assert image.shape[1] > 200
+    # Not a blank canvas: something was drawn.
+    assert np.ptp(image[..., :3]) > 0.5
+
+
+def test_snapshot_json_is_the_monitor_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monitor = _drifting_monitor()
+    path = tmp_path / "monitor.snapshot"
+    path.write_bytes(monitor.to_bytes())
+    assert main(["snapshot", str(path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed.pop("source") == str(path)
+    assert printed == monitor.to_dict()
+    steps, thresholds = monitor.threshold_history()
+    assert printed["history"]["n_seen"] == steps.tolist()
+    assert printed["history"]["threshold"] == thresholds.tolist()
+    assert printed["history"]["n_seen"][-1] == printed["last_refit"]
+
+
+def test_snapshot_from_stdin_and_before_the_first_refit() -> None:
+    young = ltrend.Monitor(window=100, refit_every=50)
+    young.update_many(load_demo().scores[:30])
+    done = subprocess.run(
+        [sys.executable, "-m", "ltrend", "snapshot", "-"],
+        input=young.to_bytes(),
+        capture_output=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.decode()
+    assert "source       <stdin>\n" in out
+    assert "threshold    none yet (30 of 50 scores needed)\n" in out
+    assert "refits       0\n" in out
+    assert "last" not in out
+    cut = subprocess.run(
+        [sys.executable, "-m", "ltrend", "snapshot", "-"],
+        input=young.to_bytes()[:-1],
+        capture_output=True,
+        check=False,
+    )
+    assert cut.returncode == 2
+    assert cut.stdout == b""
+    assert cut.stderr.decode().startswith("ltrend: error: <stdin>: snapshot: ")
+    assert cut.stderr.count(b"\n") == 1
+
+
+def test_snapshot_with_a_trimmed_history_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monitor = ltrend.Monitor(window=3, refit_every=1)
+    monitor.update_many(np.tile(load_demo().scores, 5))
+    path = tmp_path / "long.snapshot"
+    path.write_bytes(monitor.to_bytes())
+    assert main(["snapshot", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "updates      3\n" in out
-    assert "threshold    2.5 (after 300 scores)\n" in out
-    assert matplotlib.image.imread(png).ndim == 3
-    assert main(["snapshot", str(snapshot), "--json"]) == 0
-    history = json.loads(capsys.readouterr().out)
-    assert history["steps"] == [100, 200, 300]
-    assert history["thresholds"] == [2.0, "inf", 2.5]
+    kept = len(monitor.threshold_history()[0])
+    assert kept == ltrend.monitor.HISTORY_LIMIT < monitor.n_refits
+    assert f"refits       {monitor.n_refits} (the history keeps {kept})\n" in out

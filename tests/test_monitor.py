@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 import ltrend
 from ltrend import Monitor
 from ltrend._validation import NanPolicy
+from ltrend.monitor import HISTORY_LIMIT
 
 # Snapshot layout (see rust/snapshot.rs): magic, version u32, payload length u64,
 # payload, CRC-32 of everything before it.
@@ -44,8 +45,12 @@ class NaiveMonitor:
         self.threshold: float | None = None
         self.since = 0
         self.n_refits = 0
+        self.n_seen = 0
+        #: (n_seen, threshold) after every refit, never trimmed.
+        self.history: list[tuple[int, float]] = []
 
     def update(self, z: float) -> bool:
+        self.n_seen += 1
         if not math.isfinite(z):
             assert self.omit
             return False
@@ -57,6 +62,7 @@ class NaiveMonitor:
             self.threshold = ltrend.fit(np.array(self.window)).threshold
             self.since = 0
             self.n_refits += 1
+            self.history.append((self.n_seen, self.threshold))
         return flag
 
 
@@ -68,6 +74,14 @@ def l_stream(rng: np.random.Generator, n: int) -> npt.NDArray[np.float64]:
     ties = rng.random(n) < 0.05
     scores[ties] = rng.integers(0, 4, int(ties.sum())) * 0.25
     return scores
+
+
+def history_pairs(monitor: Monitor) -> list[tuple[int, float]]:
+    """The threshold history as (n_seen, threshold) pairs of Python numbers."""
+    steps, thresholds = monitor.threshold_history()
+    assert steps.dtype == np.int64
+    assert thresholds.dtype == np.float64
+    return list(zip(steps.tolist(), thresholds.tolist(), strict=True))
 
 
 def snapshot_parts(data: bytes) -> tuple[bytes, int, bytes]:
@@ -128,6 +142,7 @@ def test_batches_follow_the_naive_contract(
         assert monitor.threshold == naive.threshold
         assert monitor.window_scores().tolist() == list(naive.window)
     assert monitor.n_refits == naive.n_refits
+    assert history_pairs(monitor) == naive.history
     assert monitor.n_seen == n
     assert monitor.n_omitted == int(np.count_nonzero(~np.isfinite(scores)))
 
@@ -139,6 +154,7 @@ def test_after_every_refit_the_threshold_is_fit_of_the_window(
     rng = np.random.default_rng(seed)
     monitor = Monitor(window=50, refit_every=refit_every, min_scores=20)
     seen_refits = 0
+    replayed: list[tuple[int, float]] = []
     for z in l_stream(rng, 300):
         monitor.update(float(z))
         status = monitor.status()
@@ -146,6 +162,7 @@ def test_after_every_refit_the_threshold_is_fit_of_the_window(
             continue
         seen_refits = status.n_refits
         direct = ltrend.fit(monitor.window_scores())
+        replayed.append((status.n_seen, direct.threshold))
         assert status.threshold == direct.threshold
         assert status.degree == direct.degree
         assert status.last_refit == status.n_seen
@@ -160,6 +177,7 @@ def test_after_every_refit_the_threshold_is_fit_of_the_window(
                 math.isnan(ours.compactness) and math.isnan(theirs.compactness)
             )
     assert seen_refits >= 1
+    assert history_pairs(monitor) == replayed
 
 
 def test_large_window_refits_equal_fit_and_the_reference() -> None:
@@ -295,6 +313,70 @@ def test_counters_and_summary() -> None:
     assert len(summary["table"]) == len(status.table)
     assert (monitor.window, monitor.refit_every, monitor.min_scores) == (300, 50, 50)
     assert (monitor.max_degree, monitor.method) == (5, "paper")
+
+
+# --- threshold history --------------------------------------------------------
+
+
+def test_history_is_empty_before_the_first_refit() -> None:
+    monitor = Monitor(window=10, refit_every=5)
+    steps, thresholds = monitor.threshold_history()
+    assert steps.shape == thresholds.shape == (0,)
+    assert steps.dtype == np.int64
+    assert monitor.to_dict()["history"] == {"n_seen": [], "threshold": [], "degree": []}
+
+
+def test_history_keeps_the_latest_refits_of_a_replay() -> None:
+    # One refit per score, so the history overflows after HISTORY_LIMIT scores.
+    rng = np.random.default_rng(10)
+    scores = l_stream(rng, HISTORY_LIMIT + 500)
+    scores[1_000:1_003] = 0.75  # a window of equal scores: no split, +inf
+    monitor = Monitor(window=3, refit_every=1)
+    replayed: list[tuple[int, float]] = []
+    for z in scores.tolist():
+        monitor.update(z)
+        if monitor.last_refit == monitor.n_seen:
+            assert monitor.threshold is not None
+            replayed.append((monitor.n_seen, monitor.threshold))
+    assert len(replayed) == monitor.n_refits == len(scores) - 2
+    assert len(monitor.threshold_history()[0]) == HISTORY_LIMIT
+    assert history_pairs(monitor) == replayed[-HISTORY_LIMIT:]
+    assert (1_003, math.inf) in replayed[-HISTORY_LIMIT:]
+
+
+def test_a_repeated_refit_is_recorded_once() -> None:
+    monitor = Monitor(window=50, refit_every=1_000, min_scores=20)
+    monitor.update_many(l_stream(np.random.default_rng(11), 20))
+    monitor.refit()
+    monitor.refit()
+    assert monitor.n_refits == 3
+    assert history_pairs(monitor) == [(20, monitor.threshold)]
+    monitor.update(0.5)
+    monitor.refit()
+    assert [step for step, _ in history_pairs(monitor)] == [20, 21]
+
+
+def test_history_survives_snapshots_and_pickles() -> None:
+    monitor = Monitor(window=4, refit_every=1)
+    monitor.update_many(l_stream(np.random.default_rng(12), HISTORY_LIMIT + 50))
+    expected = history_pairs(monitor)
+    assert len(expected) == HISTORY_LIMIT
+    assert history_pairs(Monitor.from_bytes(monitor.to_bytes())) == expected
+    assert history_pairs(pickle.loads(pickle.dumps(monitor))) == expected
+
+
+def test_to_dict_lists_the_history_with_degrees() -> None:
+    monitor = Monitor(window=10, refit_every=10)
+    monitor.update_many(np.r_[np.full(10, 2.0), np.arange(10.0) ** 3])
+    summary = monitor.to_dict()
+    assert json.loads(json.dumps(summary)) == summary
+    cubes = ltrend.fit(np.arange(10.0) ** 3)
+    assert summary["history"] == {
+        "n_seen": [10, 20],
+        "threshold": ["inf", cubes.threshold],
+        "degree": [None, cubes.degree],
+    }
+    assert summary["last_refit"] == summary["history"]["n_seen"][-1]
 
 
 # --- validation ---------------------------------------------------------------
@@ -449,6 +531,67 @@ def test_well_sealed_impossible_states_are_refused() -> None:
     bad[ring_end - 8 : ring_end] = struct.pack("<d", math.nan)
     with pytest.raises(ValueError, match="inconsistent state: a non-finite score"):
         Monitor.from_bytes(seal(magic, version, bytes(bad)))
+
+
+def _history_offset(payload: bytes) -> int:
+    """Where the history starts in a payload, found by walking the fields before it.
+
+    Layout (rust/monitor.rs, ``to_bytes``): four option sizes, the NaN-policy tag,
+    the method name (one length byte), five counters, the last-refit tag and, when
+    it is 1, five fields and a table of 32-byte rows; then the history count and
+    24 bytes per entry (n_seen u64, threshold f64, degree u64 with 0 for none).
+    """
+    at = 4 * 8 + 1
+    at += 1 + payload[at]
+    at += 5 * 8
+    tag = payload[at]
+    at += 1
+    if tag == 1:
+        at += 5 * 8
+        (n_rows,) = struct.unpack_from("<Q", payload, at)
+        at += 8 + 32 * n_rows
+    return at
+
+
+def _with_history(payload: bytes, entries: list[tuple[int, float, int]]) -> bytes:
+    """The payload with its history replaced by ``entries`` (n_seen, tau, degree)."""
+    start = _history_offset(payload)
+    (count,) = struct.unpack_from("<Q", payload, start)
+    end = start + 8 + 24 * count
+    raw = struct.pack("<Q", len(entries)) + b"".join(
+        struct.pack("<QdQ", *entry) for entry in entries
+    )
+    return payload[:start] + raw + payload[end:]
+
+
+def test_impossible_histories_are_refused() -> None:
+    monitor = Monitor(window=3, refit_every=1)
+    monitor.update_many(l_stream(np.random.default_rng(13), HISTORY_LIMIT + 20))
+    magic, version, payload = snapshot_parts(monitor.to_bytes())
+    degrees = monitor.to_dict()["history"]["degree"]
+    entries = [
+        (step, tau, degree or 0)
+        for (step, tau), degree in zip(history_pairs(monitor), degrees, strict=True)
+    ]
+    assert _with_history(payload, entries) == payload
+
+    def refused(edited: list[tuple[int, float, int]], match: str) -> None:
+        data = seal(magic, version, _with_history(payload, edited))
+        with pytest.raises(ValueError, match=f"inconsistent state: .*{match}"):
+            Monitor.from_bytes(data)
+
+    first = entries[0]
+    refused([(first[0] - 1, *first[1:]), *entries], "more than the 4096")
+    repeated = entries.copy()
+    repeated[7] = (entries[6][0], *entries[7][1:])
+    refused(repeated, "entry 7 is at n_seen = .*not after the entry before")
+    nan = entries.copy()
+    nan[3] = (entries[3][0], math.nan, 2)
+    refused(nan, "entry 3: the threshold is NaN")
+    stale = entries.copy()
+    # Scores are non-negative, so no refit learned -1.0.
+    stale[-1] = (entries[-1][0], -1.0, 1)
+    refused(stale, "the newest history entry is not the last refit")
 
 
 def _evicted_count(payload: bytes) -> int:

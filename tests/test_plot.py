@@ -131,6 +131,21 @@ def test_threshold_history_png(tmp_path: Path) -> None:
         _plot.draw_history(steps, thresholds[:2], ax)
 
 
+def test_threshold_history_runs_on_to_now() -> None:
+    steps = np.array([100, 250])
+    thresholds = np.array([3.0, 4.0])
+    _, ax = _plot.new_figure()
+    _plot.draw_history(steps, thresholds, ax, until=400)
+    (line,) = ax.get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), [100, 250, 400])
+    np.testing.assert_array_equal(_ydata(line), [3.0, 4.0, 4.0])
+    # The point added at `until` is not a refit: no dot there.
+    assert line.get_markevery() == slice(0, 2)
+    _, empty = _plot.new_figure()
+    _plot.draw_history(np.array([], dtype=np.int64), np.array([]), empty, until=9)
+    assert "no refit yet" in empty.get_title()
+
+
 def test_plot_without_matplotlib_says_how_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -8,6 +8,7 @@ import numpy.typing as npt
 __all__ = [
     "MAX_DEGREE_LIMIT",
     "MIN_SCORES",
+    "MONITOR_HISTORY_LIMIT",
     "MONITOR_MAX_WINDOW",
     "Monitor",
     "MonitorStatus",
@@ -53,6 +54,7 @@ def fit(
 ) -> RawFit: ...
 
 MONITOR_MAX_WINDOW: int
+MONITOR_HISTORY_LIMIT: int
 
 @final
 class MonitorStatus:
@@ -111,6 +113,14 @@ class Monitor:
     ) -> npt.NDArray[np.bool_]: ...
     def refit(self) -> None: ...
     def status(self) -> MonitorStatus: ...
+    def history(
+        self,
+    ) -> tuple[
+        MonitorStatus,
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+        list[int | None],
+    ]: ...
     def window_scores(self) -> npt.NDArray[np.float64]: ...
     def to_bytes(self) -> bytes: ...
     @staticmethod

@@ -157,10 +157,18 @@ def plot_result(result: Result, ax: Axes | None = None) -> Axes:
     return axes
 
 
-def draw_history(steps: npt.ArrayLike, thresholds: npt.ArrayLike, ax: Axes) -> None:
+def draw_history(
+    steps: npt.ArrayLike,
+    thresholds: npt.ArrayLike,
+    ax: Axes,
+    *,
+    until: float | None = None,
+) -> None:
     """Draw a threshold over time: ``thresholds[i]`` holds from ``steps[i]`` on.
 
-    Infinite thresholds (updates with no split, so nothing anomalous) leave a gap.
+    A dot marks each refit. With ``until`` (the scores seen by now), the last
+    threshold is drawn on to it. Infinite thresholds (refits with no split, so
+    nothing anomalous) leave a gap.
     """
     x = np.asarray(steps, dtype=np.float64)
     y = np.asarray(thresholds, dtype=np.float64)
@@ -169,11 +177,25 @@ def draw_history(steps: npt.ArrayLike, thresholds: npt.ArrayLike, ax: Axes) -> N
             f"history: steps and thresholds must be 1-D of one length, got shapes "
             f"{x.shape} and {y.shape}"
         )
+    n_refits = x.shape[0]
+    if until is not None and n_refits and until > x[-1]:
+        x = np.append(x, until)
+        y = np.append(y, y[-1])
     shown = np.where(np.isfinite(y), y, np.nan)
-    ax.plot(x, shown, drawstyle="steps-post", color="tab:red", marker=".")
+    ax.plot(
+        x,
+        shown,
+        drawstyle="steps-post",
+        color="tab:red",
+        marker=".",
+        markevery=slice(0, n_refits),
+    )
     ax.set_xlabel("scores seen")
     ax.set_ylabel("threshold")
-    ax.set_title(f"L-trend threshold over time ({x.shape[0]} updates)")
+    if n_refits:
+        ax.set_title(f"L-trend threshold over time ({n_refits} refits)")
+    else:
+        ax.set_title("L-trend threshold over time: no refit yet")
 
 
 def save_result_plot(result: Result, path: str) -> None:
@@ -184,9 +206,13 @@ def save_result_plot(result: Result, path: str) -> None:
 
 
 def save_history_plot(
-    steps: npt.ArrayLike, thresholds: npt.ArrayLike, path: str
+    steps: npt.ArrayLike,
+    thresholds: npt.ArrayLike,
+    path: str,
+    *,
+    until: float | None = None,
 ) -> None:
     """Write a threshold history (see :func:`draw_history`) to ``path``."""
     figure, ax = new_figure()
-    draw_history(steps, thresholds, ax)
+    draw_history(steps, thresholds, ax, until=until)
     figure.savefig(path, dpi=SAVE_DPI)

@@ -16,18 +16,18 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn, Protocol
+from typing import IO, Any, NoReturn
 
 import numpy as np
-import numpy.typing as npt
 
 import ltrend
 from ltrend import _plot, metrics
 from ltrend._demo import load_demo
 from ltrend._fit import DEFAULT_MAX_DEGREE, fit
 from ltrend._io import LoadedScores, read_scores
-from ltrend._result import Result, _json_float
+from ltrend._result import Result
 from ltrend._validation import METHODS
+from ltrend.monitor import Monitor
 
 #: Exit code for bad input or options (argparse uses the same).
 EXIT_BAD_INPUT = 2
@@ -38,13 +38,8 @@ EXIT_INTERRUPTED = 130
 #: Exit code when standard output is closed early, as shells report SIGPIPE.
 EXIT_BROKEN_PIPE = 141
 
-
-class ThresholdHistory(Protocol):
-    """What ``ltrend snapshot`` needs from a monitor: its thresholds over time."""
-
-    def threshold_history(self) -> tuple[npt.ArrayLike, npt.ArrayLike]:
-        """Scores seen at each update, and the threshold from that update on."""
-        ...
+#: Refits listed by ``ltrend snapshot`` (newest last); ``--json`` gives them all.
+REFITS_SHOWN = 10
 
 
 class CommandError(Exception):
@@ -210,47 +205,79 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_monitor(path: str) -> ThresholdHistory:
-    """The monitor saved in a snapshot file.
+def _load_monitor(path: str) -> Monitor:
+    """The monitor saved in a snapshot file (``-``: standard input)."""
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        return Monitor.from_bytes(data)
+    except ValueError as err:
+        source = "<stdin>" if path == "-" else path
+        raise CommandError(f"{source}: {err}") from None
 
-    TODO(#5): ``ltrend.Monitor`` (``from_bytes``/``to_bytes``) is being built for
-    issue 5; until it is merged, snapshots cannot be read and this says so. The
-    command needs only ``threshold_history()`` from it (:class:`ThresholdHistory`).
-    """
-    data = Path(path).read_bytes()
-    monitor_class = getattr(ltrend, "Monitor", None)
-    if monitor_class is None:
-        raise CommandError(
-            f"{path}: reading monitor snapshots needs ltrend.Monitor, which this "
-            f"version of ltrend ({ltrend.__version__}) does not have"
+
+def _describe_monitor(monitor: Monitor) -> list[str]:
+    """The state of a monitor as aligned lines, and its last refits as a table."""
+    summary = monitor.to_dict()
+    lines = [
+        f"options      window {summary['window']}, refit every "
+        f"{summary['refit_every']}, min_scores {summary['min_scores']}, "
+        f"max_degree {summary['max_degree']}, nan_policy {summary['nan_policy']}, "
+        f"method {summary['method']}",
+    ]
+    threshold = monitor.threshold
+    if threshold is None:
+        lines.append(
+            f"threshold    none yet ({summary['n_window']} of "
+            f"{summary['min_scores']} scores needed)"
         )
-    monitor: ThresholdHistory = monitor_class.from_bytes(data)
-    if not callable(getattr(monitor, "threshold_history", None)):
-        raise CommandError(f"{path}: this Monitor has no threshold_history()")
-    return monitor
+    else:
+        degree = "none (no split)" if summary["degree"] is None else summary["degree"]
+        lines.append(f"threshold    {threshold:.6g}")
+        lines.append(f"degree       {degree}")
+        lines.append(f"learned at   score {summary['last_refit']}")
+    lines.append(
+        f"scores       {summary['n_seen']} seen, {summary['n_flagged']} flagged, "
+        f"{summary['n_omitted']} omitted"
+    )
+    since = "" if threshold is None else f", {summary['since_refit']} since the refit"
+    lines.append(f"window       {summary['n_window']} scores{since}")
+    history = summary["history"]
+    kept = len(history["n_seen"])
+    dropped = "" if kept == summary["n_refits"] else f" (the history keeps {kept})"
+    lines.append(f"refits       {summary['n_refits']}{dropped}")
+    if kept:
+        shown = min(kept, REFITS_SHOWN)
+        lines.append("")
+        lines.append("last refit" if shown == 1 else f"last {shown} refits")
+        lines.append("  n_seen     threshold   degree")
+        _, thresholds = monitor.threshold_history()
+        for step, tau, degree in zip(
+            history["n_seen"][-shown:],
+            thresholds[-shown:].tolist(),
+            history["degree"][-shown:],
+            strict=True,
+        ):
+            chosen = "none" if degree is None else str(degree)
+            lines.append(f"{step:>8}  {tau:>12.6g}  {chosen:>7}")
+    return lines
 
 
 def _run_snapshot(args: argparse.Namespace) -> int:
     if args.plot is not None:
         _check_plot_path(args.plot)
     monitor = _load_monitor(args.file)
-    raw_steps, raw_thresholds = monitor.threshold_history()
-    steps = np.asarray(raw_steps)
-    thresholds = np.asarray(raw_thresholds, dtype=np.float64)
+    source = "<stdin>" if args.file == "-" else args.file
     if args.plot is not None:
-        _plot.save_history_plot(steps, thresholds, args.plot)
+        steps, thresholds = monitor.threshold_history()
+        _plot.save_history_plot(steps, thresholds, args.plot, until=monitor.n_seen)
     if args.json:
-        history = {
-            "source": args.file,
-            "steps": steps.tolist(),
-            "thresholds": [_json_float(t) for t in thresholds.tolist()],
-        }
-        print(json.dumps(history, indent=2))
+        summary: dict[str, Any] = {"source": source}
+        summary.update(monitor.to_dict())
+        print(json.dumps(summary, indent=2))
     else:
-        print(f"source       {args.file}")
-        print(f"updates      {len(thresholds)}")
-        if len(thresholds):
-            print(f"threshold    {thresholds[-1]:.6g} (after {steps[-1]} scores)")
+        print(f"source       {source}")
+        for line in _describe_monitor(monitor):
+            print(line)
         if args.plot is not None:
             print(f"plot         {args.plot}")
     return 0
@@ -338,14 +365,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     snapshot = commands.add_parser(
         "snapshot",
-        help="show a saved monitor's threshold over time",
-        description="Read a snapshot saved with Monitor.to_bytes().",
+        help="show a saved monitor's state and its threshold over time",
+        description=(
+            "Read a monitor saved with Monitor.to_bytes() and print its options, "
+            "threshold, counters and last refits."
+        ),
     )
-    snapshot.add_argument("file", metavar="FILE", help="the snapshot file")
     snapshot.add_argument(
-        "--json", action="store_true", help="print the history as JSON"
+        "file",
+        metavar="FILE",
+        help="the bytes of Monitor.to_bytes(); - reads standard input",
     )
-    snapshot.add_argument("--plot", metavar="OUT", help="draw the threshold over time")
+    snapshot.add_argument(
+        "--json",
+        action="store_true",
+        help="print the state and the whole history as JSON (Monitor.to_dict())",
+    )
+    snapshot.add_argument(
+        "--plot",
+        metavar="OUT",
+        help="draw the threshold against the scores seen (.png, .svg, .pdf)",
+    )
     snapshot.set_defaults(handler=_run_snapshot)
     return parser
 

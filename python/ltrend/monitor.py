@@ -28,7 +28,13 @@ from ltrend._validation import (
     check_nan_policy,
 )
 
-__all__ = ["DEFAULT_REFIT_EVERY", "DEFAULT_WINDOW", "Monitor", "MonitorStatus"]
+__all__ = [
+    "DEFAULT_REFIT_EVERY",
+    "DEFAULT_WINDOW",
+    "HISTORY_LIMIT",
+    "Monitor",
+    "MonitorStatus",
+]
 
 #: Default window: enough scores for a stable fit at a 1 % anomaly rate
 #: (about 100 anomalies), small enough to follow drift within minutes at
@@ -37,6 +43,10 @@ DEFAULT_WINDOW = 10_000
 #: Default refit interval: a tenth of the default window, so consecutive
 #: thresholds share 90 % of their scores.
 DEFAULT_REFIT_EVERY = 1_000
+
+#: Refits kept by :meth:`Monitor.threshold_history`, the oldest dropped first:
+#: at one refit an hour almost six months, in under 100 kB of every snapshot.
+HISTORY_LIMIT: int = _core.MONITOR_HISTORY_LIMIT
 
 _MIN_SCORES: int = _core.MIN_SCORES
 _MAX_WINDOW: int = _core.MONITOR_MAX_WINDOW
@@ -163,6 +173,12 @@ class Monitor:
     *Threads*: one monitor may be shared. Each call holds an internal lock for
     its duration (with the GIL released), so a batch is judged and added
     atomically; no score is lost or counted twice.
+
+    *History*: every refit records ``n_seen`` and the threshold it learned;
+    :meth:`threshold_history` returns the latest :data:`HISTORY_LIMIT` of them
+    (the oldest are dropped first, so memory stays bounded however long the
+    monitor runs), and snapshots keep them. ``ltrend snapshot FILE --plot
+    out.png`` draws them from a saved monitor.
 
     *Durability*: :meth:`to_bytes` captures the full state in a versioned,
     CRC-32-checked byte string and :meth:`from_bytes` restores it exactly (the
@@ -319,6 +335,50 @@ class Monitor:
         """The scores in the window, oldest first (a new float64 array)."""
         return self._core.window_scores()
 
+    def threshold_history(
+        self,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """The threshold over time: when each refit ran and what it learned.
+
+        ``thresholds[i]`` judged the scores that arrived after score number
+        ``steps[i]``, until the next refit; ``thresholds[-1]`` is the threshold
+        in force now.
+
+        Returns
+        -------
+        steps : ndarray of int64
+            ``n_seen`` at each refit, strictly increasing.
+        thresholds : ndarray of float64
+            The threshold each refit learned; +inf where it found no split
+            (nothing was flagged until the next refit). Never NaN.
+
+        Notes
+        -----
+        Only the latest :data:`HISTORY_LIMIT` refits are kept, the oldest dropped
+        first. A refit at the same ``n_seen`` as the one before it (a manual
+        :meth:`refit` right after a scheduled one) sees the same window and so
+        learns the same threshold; it is recorded once. Before the first refit
+        both arrays are empty. Snapshots (:meth:`to_bytes`) keep the history,
+        and :meth:`to_dict` lists it with the degree of each refit.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import ltrend
+        >>> monitor = ltrend.Monitor(window=10, refit_every=10)
+        >>> flags = monitor.update_many(np.r_[np.full(10, 2.0), np.arange(10.0) ** 3])
+        >>> steps, thresholds = monitor.threshold_history()
+        >>> steps
+        array([10, 20])
+        >>> np.isinf(thresholds)
+        array([ True, False])
+        >>> cubes = ltrend.fit(np.arange(10.0) ** 3)
+        >>> bool(thresholds[-1] == monitor.threshold == cubes.threshold)
+        True
+        """
+        _, steps, thresholds, _ = self._core.history()
+        return steps, thresholds
+
     # Inspection ---------------------------------------------------------------
 
     def status(self) -> MonitorStatus:
@@ -419,11 +479,14 @@ class Monitor:
         return self._core.status().method
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary (options, counters, threshold and table).
+        """A JSON-ready summary (options, counters, threshold, table and history).
 
-        Non-finite floats are written as the strings "inf" or "nan".
+        ``history`` holds three lists of one length, one item per refit of
+        :meth:`threshold_history`: ``n_seen``, ``threshold`` and ``degree``
+        (None where the refit found no split). Non-finite floats are written as
+        the strings "inf" or "nan".
         """
-        raw = self._core.status()
+        raw, steps, thresholds, degrees = self._core.history()
         threshold = None if raw.threshold is None else _json_float(raw.threshold)
         return {
             "window": raw.window,
@@ -450,6 +513,11 @@ class Monitor:
                 }
                 for degree, tau, comp, count in raw.table
             ],
+            "history": {
+                "n_seen": steps.tolist(),
+                "threshold": [_json_float(tau) for tau in thresholds.tolist()],
+                "degree": degrees,
+            },
         }
 
     # Durability ---------------------------------------------------------------
@@ -458,8 +526,10 @@ class Monitor:
         """The full state as a self-checking byte string.
 
         The format is versioned (magic bytes, format version, payload length),
-        holds the options, counters, last refit and window, and ends with a
-        CRC-32 of everything before it. It is little-endian on every platform.
+        holds the options, counters, last refit, threshold history and window,
+        and ends with a CRC-32 of everything before it. It is little-endian on
+        every platform. The history adds at most 24 bytes per refit kept
+        (:data:`HISTORY_LIMIT`), under 100 kB.
         """
         return self._core.to_bytes()
 
