@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from quality_bench import data, report, runner, thresholders  # noqa: E402
+from quality_bench import data, report, runner, thresholders
 
 _DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 

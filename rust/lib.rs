@@ -6,7 +6,9 @@
 pub mod error;
 pub mod knee;
 pub mod method;
+pub mod monitor;
 pub mod polyfit;
+pub mod snapshot;
 pub mod sort;
 pub mod threshold;
 pub mod two_segment;

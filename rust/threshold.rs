@@ -53,8 +53,8 @@ pub struct LTrendFit<T> {
 /// ```
 /// use ltrend::threshold::compactness;
 /// use ltrend::variance::Moments;
-/// let normal = Moments::of_sorted(&[0.0, 1.0]);
-/// let anomalies = Moments::of_sorted(&[10.0, 14.0]);
+/// let normal = Moments::of_sorted(&[0.0, 1.0], 0.0);
+/// let anomalies = Moments::of_sorted(&[10.0, 14.0], 0.0);
 /// // (4 / 2) / (0.25 / 2) = 16
 /// assert_eq!(compactness(normal, anomalies), 16.0);
 /// ```
@@ -90,9 +90,11 @@ fn split_compactness<T: Score>(sorted: &[T], cuts: &[usize]) -> Vec<f64> {
     let mut bounds: Vec<usize> = cuts.iter().copied().chain([0, sorted.len()]).collect();
     bounds.sort_unstable();
     bounds.dedup();
+    // Means relative to the median keep their digits at large offsets (see variance.rs).
+    let origin = sorted.get(sorted.len() / 2).map_or(0.0, |z| z.to_f64());
     let segments: Vec<Moments> = bounds
         .windows(2)
-        .map(|w| Moments::of_sorted(&sorted[w[0]..w[1]]))
+        .map(|w| Moments::of_sorted(&sorted[w[0]..w[1]], origin))
         .collect();
     // prefix[j]: moments of sorted[..bounds[j]]; suffix[j]: of sorted[bounds[j]..].
     let mut prefix = vec![Moments::EMPTY];
@@ -288,9 +290,9 @@ mod tests {
 
     #[test]
     fn compactness_edge_cases() {
-        let one = Moments::of_sorted(&[9.0]);
-        let spread = Moments::of_sorted(&[0.0, 1.0]);
-        let flat = Moments::of_sorted(&[1.0, 1.0]);
+        let one = Moments::of_sorted(&[9.0], 0.0);
+        let spread = Moments::of_sorted(&[0.0, 1.0], 0.0);
+        let flat = Moments::of_sorted(&[1.0, 1.0], 0.0);
         assert_eq!(compactness(spread, one), 0.0);
         assert_eq!(compactness(flat, one), f64::INFINITY);
         assert!(compactness(Moments::EMPTY, one).is_nan());
@@ -323,8 +325,8 @@ mod tests {
         let comps = split_compactness(&sorted, &cuts);
         for (&cut, comp) in cuts.iter().zip(comps) {
             let direct = compactness(
-                Moments::of_sorted(&sorted[..cut]),
-                Moments::of_sorted(&sorted[cut..]),
+                Moments::of_sorted(&sorted[..cut], 0.0),
+                Moments::of_sorted(&sorted[cut..], 0.0),
             );
             let same = comp == direct || comp.is_nan() && direct.is_nan();
             assert!(

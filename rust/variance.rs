@@ -4,6 +4,11 @@
 //! lower": with scores near 1e9 and unit spread either loses every digit. Each
 //! segment's state is computed in two passes (mean, then centred squares with the
 //! correction term of the corrected two-pass algorithm), and segments merge exactly.
+//!
+//! Means are kept relative to an origin near the data (the caller passes the
+//! median): a mean near 1e9 is only representable to 1.2e-7, and Chan's merge
+//! squares differences of means, so unit-size structure would lose half its
+//! digits. Variances do not depend on the origin.
 
 use crate::sort::Score;
 
@@ -24,24 +29,28 @@ impl Moments {
         m2: 0.0,
     };
 
-    /// Moments of a segment of ascending scores.
+    /// Moments of a segment of ascending scores, with the mean taken relative to `origin`.
     ///
     /// ```text
-    /// mean = sum(z) / n
-    /// m2   = sum((z - mean)^2) - (sum(z - mean))^2 / n
+    /// x    = z - z[0]                                  (exact spread inside the segment)
+    /// m2   = sum((x - mean_x)^2) - (sum(x - mean_x))^2 / n,   mean_x = sum(x) / n
+    /// mean = (z[0] - origin) + mean_x
     /// ```
     ///
-    /// A segment whose first and last values are equal is constant, and gets
-    /// `m2 = 0` and `mean = z[0]` exactly, so "zero variance" is never lost to rounding.
+    /// The squares are taken about the segment's own first value, so a segment far
+    /// from `origin` keeps its spread (1e-49 apart at a distance of 2 is not
+    /// rounded away); only the mean, which merges need, is moved to `origin`.
+    /// A segment whose first and last values are equal is constant and gets
+    /// `m2 = 0` exactly, so "zero variance" is never lost to rounding.
     ///
     /// # Examples
     /// ```
     /// use ltrend::variance::Moments;
-    /// let m = Moments::of_sorted(&[1.0, 2.0, 3.0]);
+    /// let m = Moments::of_sorted(&[1.0, 2.0, 3.0], 0.0);
     /// assert_eq!((m.count, m.mean, m.m2), (3, 2.0, 2.0));
-    /// assert_eq!(Moments::of_sorted(&[0.1f64; 3]).m2, 0.0);
+    /// assert_eq!(Moments::of_sorted(&[0.1f64; 3], 0.0).m2, 0.0);
     /// ```
-    pub fn of_sorted<T: Score>(segment: &[T]) -> Moments {
+    pub fn of_sorted<T: Score>(segment: &[T], origin: f64) -> Moments {
         let (first, last) = match (segment.first(), segment.last()) {
             (Some(&a), Some(&b)) => (a.to_f64(), b.to_f64()),
             _ => return Moments::EMPTY,
@@ -50,21 +59,25 @@ impl Moments {
         if first == last {
             return Moments {
                 count,
-                mean: first,
+                mean: first - origin,
                 m2: 0.0,
             };
         }
         let n = count as f64;
-        let mean = segment.iter().map(|z| z.to_f64()).sum::<f64>() / n;
+        let local_mean = segment.iter().map(|z| z.to_f64() - first).sum::<f64>() / n;
         let (mut squares, mut residual) = (0.0f64, 0.0f64);
         for z in segment {
-            let d = z.to_f64() - mean;
+            let d = (z.to_f64() - first) - local_mean;
             squares += d * d;
             residual += d;
         }
-        // The correction term removes the error left by rounding in `mean`.
+        // The correction term removes the error left by rounding in `local_mean`.
         let m2 = (squares - residual * residual / n).max(0.0);
-        Moments { count, mean, m2 }
+        Moments {
+            count,
+            mean: (first - origin) + local_mean,
+            m2,
+        }
     }
 
     /// The moments of the union of two disjoint sets (Chan, Golub and LeVeque, 1979).
@@ -78,8 +91,9 @@ impl Moments {
     /// # Examples
     /// ```
     /// use ltrend::variance::Moments;
-    /// let whole = Moments::of_sorted(&[1.0, 2.0, 3.0, 4.0]);
-    /// let merged = Moments::of_sorted(&[1.0, 2.0]).merge(Moments::of_sorted(&[3.0, 4.0]));
+    /// let whole = Moments::of_sorted(&[1.0, 2.0, 3.0, 4.0], 0.0);
+    /// let merged =
+    ///     Moments::of_sorted(&[1.0, 2.0], 0.0).merge(Moments::of_sorted(&[3.0, 4.0], 0.0));
     /// assert_eq!(merged, whole);
     /// ```
     pub fn merge(self, other: Moments) -> Moments {
@@ -121,9 +135,9 @@ mod tests {
 
     #[test]
     fn empty_and_single_segments() {
-        assert_eq!(Moments::of_sorted::<f64>(&[]), Moments::EMPTY);
+        assert_eq!(Moments::of_sorted::<f64>(&[], 0.0), Moments::EMPTY);
         assert!(Moments::EMPTY.variance().is_nan());
-        let one = Moments::of_sorted(&[5.0]);
+        let one = Moments::of_sorted(&[5.0], 0.0);
         assert_eq!((one.count, one.mean, one.m2), (1, 5.0, 0.0));
     }
 
@@ -134,8 +148,8 @@ mod tests {
         sorted.sort_by(f64::total_cmp);
         let whole = naive_m2(&sorted);
         for cut in 0..=sorted.len() {
-            let merged =
-                Moments::of_sorted(&sorted[..cut]).merge(Moments::of_sorted(&sorted[cut..]));
+            let merged = Moments::of_sorted(&sorted[..cut], 0.0)
+                .merge(Moments::of_sorted(&sorted[cut..], 0.0));
             assert_eq!(merged.count, sorted.len());
             assert!((merged.m2 - whole).abs() <= 1e-12 * whole);
         }
@@ -148,17 +162,21 @@ mod tests {
             let mut sorted = values.clone();
             sorted.sort_by(f64::total_cmp);
             // Exact: the residues 0..9 appear 100 times each, variance 8.25.
-            let lower = Moments::of_sorted(&sorted[..500]);
-            let upper = Moments::of_sorted(&sorted[500..]);
+            let origin = sorted[500];
+            let lower = Moments::of_sorted(&sorted[..500], origin);
+            let upper = Moments::of_sorted(&sorted[500..], origin);
             let var = lower.merge(upper).variance();
-            assert!((var - 8.25).abs() < 1e-6, "offset {offset}: variance {var}");
+            assert!(
+                (var - 8.25).abs() < 1e-12,
+                "offset {offset}: variance {var}"
+            );
         }
     }
 
     #[test]
     fn equal_means_keep_zero_variance_through_merges() {
-        let a = Moments::of_sorted(&[0.1f64, 0.1]);
-        let b = Moments::of_sorted(&[0.1f64, 0.1, 0.1]);
+        let a = Moments::of_sorted(&[0.1f64, 0.1], 0.0);
+        let b = Moments::of_sorted(&[0.1f64, 0.1, 0.1], 0.0);
         assert_eq!(a.merge(b).m2, 0.0);
     }
 }

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
 from ltrend import metrics
 
 sklearn_metrics = pytest.importorskip("sklearn.metrics")

@@ -137,7 +137,9 @@ def _mnist(digit: int) -> Callable[[Path], tuple[FloatArray, LabelArray]]:
     return build
 
 
-def _adbench(file: str, ratio: float | None) -> Callable[[Path], tuple[FloatArray, LabelArray]]:
+def _adbench(
+    file: str, ratio: float | None
+) -> Callable[[Path], tuple[FloatArray, LabelArray]]:
     def build(root: Path) -> tuple[FloatArray, LabelArray]:
         x, y = _load(root, file)
         if ratio is None:
@@ -170,15 +172,41 @@ def _tabular(file: str) -> Callable[[Path], tuple[FloatArray, LabelArray]]:
 
 
 _RESNET = "adbench/CV_by_ResNet18"
-_MVTEC = (
-    "bottle cable capsule carpet grid hazelnut leather metal_nut pill screw tile "
-    "toothbrush transistor wood zipper"
-).split()
-_TABULAR = (
-    "2_annthyroid 6_cardio 18_Ionosphere 23_mammography 24_mnist 25_musk "
-    "26_optdigits 28_pendigits 29_Pima 30_satellite 31_satimage-2 32_shuttle "
-    "38_thyroid 40_vowels 42_WBC 44_Wilt"
-).split()
+_MVTEC = [
+    "bottle",
+    "cable",
+    "capsule",
+    "carpet",
+    "grid",
+    "hazelnut",
+    "leather",
+    "metal_nut",
+    "pill",
+    "screw",
+    "tile",
+    "toothbrush",
+    "transistor",
+    "wood",
+    "zipper",
+]
+_TABULAR = [
+    "2_annthyroid",
+    "6_cardio",
+    "18_Ionosphere",
+    "23_mammography",
+    "24_mnist",
+    "25_musk",
+    "26_optdigits",
+    "28_pendigits",
+    "29_Pima",
+    "30_satellite",
+    "31_satimage-2",
+    "32_shuttle",
+    "38_thyroid",
+    "40_vowels",
+    "42_WBC",
+    "44_Wilt",
+]
 
 
 def datasets() -> list[DataSet]:
@@ -186,7 +214,9 @@ def datasets() -> list[DataSet]:
     cases: list[DataSet] = []
     for digit in range(10):
         cases.append(
-            DataSet(f"mnist-{digit}", "pixels", ("mnist/mnist_test.npz",), _mnist(digit))
+            DataSet(
+                f"mnist-{digit}", "pixels", ("mnist/mnist_test.npz",), _mnist(digit)
+            )
         )
     for stem in ("CIFAR10_0", "CIFAR10_4", "SVHN_0", "SVHN_8"):
         file = f"{_RESNET}/{stem}.npz"

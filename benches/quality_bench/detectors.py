@@ -81,7 +81,9 @@ def kde(x: FloatArray) -> Scored:
     from scipy.spatial.distance import pdist
 
     rng = np.random.default_rng(DETECTOR_SEED)
-    rows = rng.choice(x.shape[0], size=min(_BANDWIDTH_SAMPLE, x.shape[0]), replace=False)
+    rows = rng.choice(
+        x.shape[0], size=min(_BANDWIDTH_SAMPLE, x.shape[0]), replace=False
+    )
     bandwidth = float(np.median(pdist(x[rows])))
     model = KDE(bandwidth=bandwidth if bandwidth > 0 else 1.0).fit(x)
     return Scored(np.asarray(model.decision_scores_, dtype=np.float64), None)

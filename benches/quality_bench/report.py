@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,7 +52,9 @@ def summarise(
         row = {m: _mean(_value(r, m) for r in records) for m in _METRICS}
         ok = [r for r in records if r is not None and r["status"] == "ok"]
         row["ok"] = float(len(ok))
-        row["total"] = float(sum(r is not None and r["status"] != "n/a" for r in records))
+        row["total"] = float(
+            sum(r is not None and r["status"] != "n/a" for r in records)
+        )
         row["f1_ratio_ok"] = _mean(float(r["f1_ratio"]) for r in ok)
         row["ms"] = _mean(1000.0 * float(r["seconds"]) for r in ok)
         summary[name] = row
@@ -63,7 +65,9 @@ def _ranked(summary: dict[str, dict[str, float]]) -> list[str]:
     """Names by mean F1_ratio, best first (NaN last)."""
     return sorted(
         summary,
-        key=lambda n: -summary[n]["f1_ratio"] if not math.isnan(summary[n]["f1_ratio"]) else 9.0,
+        key=lambda n: (
+            -summary[n]["f1_ratio"] if not math.isnan(summary[n]["f1_ratio"]) else 9.0
+        ),
     )
 
 
@@ -100,7 +104,8 @@ def render(
     family = {t.name: t.family for t in chosen}
     overall = summarise(sets, names, results)
     by_group = {
-        g: summarise([s for s in sets if s.group == g], names, results) for g in data.GROUPS
+        g: summarise([s for s in sets if s.group == g], names, results)
+        for g in data.GROUPS
     }
     groups = [g for g in data.GROUPS if any(s.group == g for s in sets)]
     cases_in = {g: sorted({s.case for s in sets if s.group == g}) for g in groups}
@@ -199,7 +204,9 @@ def render(
                 else "–",
             ]
         )
-    out += _table(["scope", "best L-trend", "best other", "best PyThresh"], rows, "llll")
+    out += _table(
+        ["scope", "best L-trend", "best other", "best PyThresh"], rows, "llll"
+    )
     out.append("")
 
     for g in groups:
@@ -220,8 +227,12 @@ def render(
 
     out += ["## Mean F1_ratio per detector (every group)", ""]
     dets = list(detectors.DETECTORS)
-    per_det = {d: summarise([s for s in sets if s.detector == d], names, results) for d in dets}
-    rows = [[name] + [_fmt(per_det[d][name]["f1_ratio"]) for d in dets] for name in order]
+    per_det = {
+        d: summarise([s for s in sets if s.detector == d], names, results) for d in dets
+    }
+    rows = [
+        [name] + [_fmt(per_det[d][name]["f1_ratio"]) for d in dets] for name in order
+    ]
     out += _table(["thresholder", *dets], rows)
     out.append("")
 
@@ -247,7 +258,12 @@ def render(
                 rows.append([name, "–", "–", "0"])
                 continue
             rows.append(
-                [name, f"{100 * np.mean(kept):.2f} %", f"{100 * max(kept):.2f} %", str(len(kept))]
+                [
+                    name,
+                    f"{100 * np.mean(kept):.2f} %",
+                    f"{100 * max(kept):.2f} %",
+                    str(len(kept)),
+                ]
             )
         rows.sort(key=lambda r: float(r[1].rstrip(" %")) if r[1] != "–" else 1e9)
         out += _table(["thresholder", "mean flagged", "worst", "ok calls"], rows)

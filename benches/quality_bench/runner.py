@@ -59,7 +59,9 @@ def score_version() -> str:
     import sklearn
 
     return _digest(
-        [_HERE / "data.py", _HERE / "detectors.py"], sklearn.__version__, pyod.__version__
+        [_HERE / "data.py", _HERE / "detectors.py"],
+        sklearn.__version__,
+        pyod.__version__,
     )
 
 
@@ -99,9 +101,7 @@ def _score_file(case: str, detector: str, normal_only: bool, version: str) -> Pa
     return CACHE / "scores" / f"{prefix}{case}__{detector}__{version}.npz"
 
 
-def _compute_case(
-    name: str, root: Path, normal_only: bool, version: str
-) -> list[str]:
+def _compute_case(name: str, root: Path, normal_only: bool, version: str) -> list[str]:
     """Score one data set with every detector whose scores are not cached."""
     case = next(c for c in data.datasets() if c.name == name)
     missing = [
@@ -213,7 +213,12 @@ def judge(
 
 
 def _failure(status: str, version: str, message: str, seconds: float) -> dict[str, Any]:
-    return {"status": status, "version": version, "message": message, "seconds": seconds}
+    return {
+        "status": status,
+        "version": version,
+        "message": message,
+        "seconds": seconds,
+    }
 
 
 def _results_file(score_set: ScoreSet) -> Path:
@@ -251,7 +256,7 @@ def _worker(
                 mask = apply(scores)
                 seconds = time.perf_counter() - start
                 channel.send(("ok", np.packbits(mask), seconds))
-            except BaseException as err:  # noqa: BLE001 - reported, never dropped
+            except BaseException as err:
                 channel.send(("error", f"{type(err).__name__}: {err}"[:200], 0.0))
     channel.close()
     os._exit(0)
@@ -295,7 +300,8 @@ def _run_limited(
             receiver, sender = context.Pipe(duplex=False)
             assert task.thresholder.apply is not None
             process = context.Process(
-                target=_worker, args=(task.thresholder.apply, task.score_set.scores, sender)
+                target=_worker,
+                args=(task.thresholder.apply, task.score_set.scores, sender),
             )
             process.start()
             sender.close()
@@ -328,7 +334,9 @@ def _run_limited(
                 timed_out_at[name] = min(timed_out_at.get(name, n), n)
                 done(
                     task,
-                    _failure("timeout", task.version, f"exceeded {timeout:g} s", timeout),
+                    _failure(
+                        "timeout", task.version, f"exceeded {timeout:g} s", timeout
+                    ),
                 )
 
 
@@ -336,7 +344,7 @@ def _unavailable(module: str) -> str | None:
     """Why a PyThresh thresholder cannot be imported here, or None if it can."""
     try:
         __import__(f"pythresh.thresholds.{module}")
-    except Exception as err:  # noqa: BLE001 - any import failure makes it unavailable
+    except Exception as err:
         return f"{type(err).__name__}: {err}"[:200]
     return None
 
@@ -366,7 +374,9 @@ def evaluate(
             dirty.add(s.key)
             if t.family == "builtin":
                 if s.builtin is None:
-                    stored[t.name] = _failure("n/a", version, "no built-in decision", 0.0)
+                    stored[t.name] = _failure(
+                        "n/a", version, "no built-in decision", 0.0
+                    )
                 else:
                     stored[t.name] = judge(s, s.builtin, s.seconds, version)
             elif t.family == "pythresh":
@@ -383,14 +393,16 @@ def evaluate(
                 start = time.perf_counter()
                 try:
                     mask = t.apply(s.scores)
-                except Exception as err:  # noqa: BLE001 - reported as an error
+                except Exception as err:
                     stored[t.name] = _failure("error", version, repr(err)[:200], 0.0)
                 else:
                     seconds = time.perf_counter() - start
                     stored[t.name] = judge(s, mask, seconds, version)
     by_key = {s.key: s for s in sets}
     if limited:
-        log(f"running {len(limited)} PyThresh call(s), {jobs} at a time, {timeout:g} s limit")
+        log(
+            f"running {len(limited)} PyThresh call(s), {jobs} at a time, {timeout:g} s limit"
+        )
         counter = {"n": 0, "last": time.monotonic()}
 
         def done(task: _Task, record: dict[str, Any]) -> None:

@@ -36,11 +36,40 @@ PYOD_CONTAMINATION = 0.1
 RANSAC_SEED = 0
 
 #: PyThresh's thresholders (module name, class name), every one the package ships.
-PYTHRESH = (
-    "aucp boot chau clf clust comb cpd decomp dsn dummy eb fgd filter fwfm gamgmm "
-    "gesd hist iqr karch mad mcst meta mixmod moll mtt ocsvm qmcd regr vae wind yj "
-    "zscore"
-).split()
+PYTHRESH = [
+    "aucp",
+    "boot",
+    "chau",
+    "clf",
+    "clust",
+    "comb",
+    "cpd",
+    "decomp",
+    "dsn",
+    "dummy",
+    "eb",
+    "fgd",
+    "filter",
+    "fwfm",
+    "gamgmm",
+    "gesd",
+    "hist",
+    "iqr",
+    "karch",
+    "mad",
+    "mcst",
+    "meta",
+    "mixmod",
+    "moll",
+    "mtt",
+    "ocsvm",
+    "qmcd",
+    "regr",
+    "vae",
+    "wind",
+    "yj",
+    "zscore",
+]
 
 
 @dataclass(frozen=True)

@@ -13,18 +13,27 @@ polynomials to that sorted curve and reads the threshold off the corner.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, SupportsIndex
+
+import numpy.typing as _npt
+
 from ltrend import reference
 from ltrend._fit import DEFAULT_MAX_DEGREE, fit
 from ltrend._peel import DEFAULT_FENCE, DEFAULT_MAX_ROUNDS, PeelResult, Round
 from ltrend._peel import peel_with as _peel_with
 from ltrend._result import DegreeRow, Result
 from ltrend._validation import METHODS, NanPolicy
+from ltrend.monitor import Monitor, MonitorStatus
 
-import numpy.typing as _npt
+if TYPE_CHECKING:
+    from ltrend.sklearn import LTrendThreshold
 
 __all__ = [
     "METHODS",
     "DegreeRow",
+    "LTrendThreshold",
+    "Monitor",
+    "MonitorStatus",
     "PeelResult",
     "Result",
     "Round",
@@ -35,12 +44,22 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+def __getattr__(name: str) -> Any:
+    # LTrendThreshold needs scikit-learn; import it only when asked for, so that
+    # `import ltrend` works without scikit-learn.
+    if name == "LTrendThreshold":
+        from ltrend.sklearn import LTrendThreshold
+
+        return LTrendThreshold
+    raise AttributeError(f"module 'ltrend' has no attribute {name!r}")
+
+
 def peel(
     scores: _npt.ArrayLike,
     *,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     fence: float = DEFAULT_FENCE,
-    max_degree: int = DEFAULT_MAX_DEGREE,
+    max_degree: SupportsIndex = DEFAULT_MAX_DEGREE,
     nan_policy: NanPolicy = "raise",
     method: str = "paper",
 ) -> PeelResult:
@@ -76,13 +95,15 @@ def peel(
     --------
     >>> import numpy as np
     >>> import ltrend
-    >>> base = np.linspace(0.0, 1.0, 1000)
-    >>> scores = np.concatenate([base, [5.0, 5.5, 6.0], [30.0, 40.0]])
+    >>> rng = np.random.default_rng(0)
+    >>> noise = rng.normal(size=5000)  # no anomaly at all
+    >>> peeled = ltrend.peel(noise)
+    >>> len(peeled.rounds), peeled.stop_reason
+    (1, 'not separated')
+    >>> scores = np.concatenate([noise, rng.normal(12.0, 1.0, 50)])
     >>> peeled = ltrend.peel(scores)
-    >>> [r.n_anomalies for r in peeled.rounds]
-    [2, 3]
-    >>> peeled.stop_reason
-    'not separated'
+    >>> bool(peeled.round_of[-50:].all())
+    True
     """
     return _peel_with(
         fit,

@@ -5,6 +5,18 @@ from typing import final
 import numpy as np
 import numpy.typing as npt
 
+__all__ = [
+    "MAX_DEGREE_LIMIT",
+    "METHODS",
+    "MIN_SCORES",
+    "MONITOR_HISTORY_LIMIT",
+    "MONITOR_MAX_WINDOW",
+    "Monitor",
+    "MonitorStatus",
+    "RawFit",
+    "fit",
+]
+
 MAX_DEGREE_LIMIT: int
 MIN_SCORES: int
 METHODS: list[str]
@@ -45,3 +57,76 @@ def fit(
     nan_policy: str,
     method: str = "paper",
 ) -> RawFit: ...
+
+MONITOR_MAX_WINDOW: int
+MONITOR_HISTORY_LIMIT: int
+
+@final
+class MonitorStatus:
+    @property
+    def threshold(self) -> float | None: ...
+    @property
+    def degree(self) -> int | None: ...
+    @property
+    def last_refit(self) -> int | None: ...
+    @property
+    def refit_size(self) -> int | None: ...
+    @property
+    def refit_anomalies(self) -> int | None: ...
+    @property
+    def n_refits(self) -> int: ...
+    @property
+    def n_seen(self) -> int: ...
+    @property
+    def n_flagged(self) -> int: ...
+    @property
+    def n_omitted(self) -> int: ...
+    @property
+    def n_window(self) -> int: ...
+    @property
+    def since_refit(self) -> int: ...
+    @property
+    def table(self) -> list[tuple[int, float, float, int]]: ...
+    @property
+    def window(self) -> int: ...
+    @property
+    def refit_every(self) -> int: ...
+    @property
+    def min_scores(self) -> int: ...
+    @property
+    def max_degree(self) -> int: ...
+    @property
+    def nan_policy(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+
+@final
+class Monitor:
+    def __new__(
+        cls,
+        *,
+        window: int,
+        refit_every: int,
+        min_scores: int,
+        max_degree: int,
+        nan_policy: str,
+        method: str,
+    ) -> Monitor: ...
+    def update(self, score: float) -> bool: ...
+    def update_many(
+        self, scores: npt.NDArray[np.float64] | npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.bool_]: ...
+    def refit(self) -> None: ...
+    def status(self) -> MonitorStatus: ...
+    def history(
+        self,
+    ) -> tuple[
+        MonitorStatus,
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+        list[int | None],
+    ]: ...
+    def window_scores(self) -> npt.NDArray[np.float64]: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> Monitor: ...

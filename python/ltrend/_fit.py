@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import SupportsIndex
+
 import numpy as np
 import numpy.typing as npt
 
@@ -22,7 +24,7 @@ DEFAULT_MAX_DEGREE = 5
 def fit(
     scores: npt.ArrayLike,
     *,
-    max_degree: int = DEFAULT_MAX_DEGREE,
+    max_degree: SupportsIndex = DEFAULT_MAX_DEGREE,
     nan_policy: NanPolicy = "raise",
     method: str = "paper",
 ) -> Result:

@@ -10,7 +10,7 @@ first round is the plain fit and is always reported when it flags anything.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, NamedTuple, TypeAlias
+from typing import Literal, NamedTuple, SupportsIndex, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -94,7 +94,7 @@ def peel_with(
     *,
     max_rounds: int,
     fence: float,
-    max_degree: int,
+    max_degree: SupportsIndex,
     nan_policy: NanPolicy,
     method: str,
 ) -> PeelResult:

@@ -132,9 +132,7 @@ def best_f1(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[float, float]
     return float(scores_f1[best]), float(ordered[last_of_run][best])
 
 
-def f1_ratio(
-    y_true: npt.ArrayLike, scores: npt.ArrayLike, threshold: float
-) -> float:
+def f1_ratio(y_true: npt.ArrayLike, scores: npt.ArrayLike, threshold: float) -> float:
     """F1 at ``threshold`` over the best F1 of any threshold (the paper's eq. 9).
 
     NaN when ``y_true`` has no anomaly (no threshold can be judged).

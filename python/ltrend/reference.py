@@ -16,7 +16,7 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, SupportsIndex
 
 import numpy as np
 import numpy.typing as npt
@@ -39,7 +39,9 @@ def _population_variance(values: npt.NDArray[np.float64]) -> float:
     """``var(values)`` with ddof = 0, exactly 0 for a constant set."""
     if values.min() == values.max():
         return 0.0
-    return float(np.var(values))
+    # Variance ignores shifts; measuring from the minimum keeps the digits of a
+    # small spread far from zero (1e100 + 1e91 noise), which np.var alone loses.
+    return float(np.var(values - values.min()))
 
 
 def _compactness(
@@ -48,12 +50,13 @@ def _compactness(
     """``(var(A)/|A|) / (var(N)/|N|)`` with the contract's edge cases."""
     if normal.size == 0 or anomalous.size == 0:
         return float("nan")
-    var_normal = _population_variance(normal)
+    var_normal = np.float64(_population_variance(normal))
     if var_normal == 0.0:
         return float("inf")
-    return (_population_variance(anomalous) / anomalous.size) / (
-        var_normal / normal.size
-    )
+    # IEEE division, as in the core: a variance that underflows gives inf or NaN.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        spread_anomalous = np.float64(_population_variance(anomalous)) / anomalous.size
+        return float(spread_anomalous / (var_normal / normal.size))
 
 
 def _least_squares(
@@ -87,7 +90,9 @@ def _two_segment_breakpoint(s: npt.NDArray[np.float64]) -> int | None:
 
     sums = [prefix(v) for v in (np.ones(n), x, y, x * x, x * y, y * y)]
 
-    def sse(lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
+    def sse(
+        lo: npt.NDArray[np.intp], hi: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float64]:
         m, sx, sy, sxx, sxy, syy = (p[hi] - p[lo] for p in sums)
         cxx = sxx - sx * sx / m
         cxy = sxy - sx * sy / m
@@ -147,7 +152,7 @@ def _split_result(
 def fit(
     scores: npt.ArrayLike,
     *,
-    max_degree: int = DEFAULT_MAX_DEGREE,
+    max_degree: SupportsIndex = DEFAULT_MAX_DEGREE,
     nan_policy: NanPolicy = "raise",
     method: str = "paper",
 ) -> Result:
@@ -216,7 +221,7 @@ def peel(
     *,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
     fence: float = DEFAULT_FENCE,
-    max_degree: int = DEFAULT_MAX_DEGREE,
+    max_degree: SupportsIndex = DEFAULT_MAX_DEGREE,
     nan_policy: NanPolicy = "raise",
     method: str = "paper",
 ) -> PeelResult:
