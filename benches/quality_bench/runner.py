@@ -12,6 +12,7 @@ and is recorded as timed out there too (sets are processed smallest first).
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import io
@@ -45,9 +46,14 @@ _HERE = Path(__file__).resolve().parent
 
 
 def _digest(paths: Iterable[Path], *extra: str) -> str:
+    """A short hash of the files and strings; Python files are hashed by their
+    syntax tree, so reformatting them keeps the cache."""
     h = hashlib.sha1()
     for path in paths:
-        h.update(path.read_bytes())
+        if path.suffix == ".py":
+            h.update(ast.dump(ast.parse(path.read_text())).encode())
+        else:
+            h.update(path.read_bytes())
     for text in extra:
         h.update(text.encode())
     return h.hexdigest()[:12]
@@ -69,14 +75,19 @@ def ltrend_version() -> str:
     """Version of our thresholders: their code and the built ltrend package."""
     package = Path(ltrend.__file__).parent
     files = sorted(package.glob("*.py")) + sorted(package.glob("_core*"))
-    return _digest([_HERE / "thresholders.py", *files])
+    return _digest([_HERE / "thresholders.py", *files], PRESENTATION)
+
+
+#: Bump when the way scores reach the thresholders changes (it keys their cache).
+PRESENTATION = "shuffled-v1"
 
 
 def pythresh_version(timeout: float) -> str:
+    """Version of the PyThresh records: the package, the time limit, the protocol."""
     import pythresh
 
     version = getattr(pythresh, "__version__", "unknown")
-    return _digest([_HERE / "thresholders.py"], str(version), repr(timeout))
+    return _digest([], str(version), repr(timeout), PRESENTATION)
 
 
 @dataclass
@@ -168,21 +179,40 @@ def score_sets(
                 log(f"  scored {case.name}")
     sets = []
     for case in cases:
+        order = presentation_order(case.name)
         for name in detectors.DETECTORS:
             with np.load(_score_file(case.name, name, normal_only, version)) as f:
+                shuffle = order(f["scores"].size)
+                builtin = f["builtin"][shuffle] if bool(f["has_builtin"]) else None
                 sets.append(
                     ScoreSet(
                         case=case.name,
                         group=case.group,
                         detector=name,
-                        scores=f["scores"],
-                        y=f["y"],
-                        builtin=f["builtin"] if bool(f["has_builtin"]) else None,
+                        scores=f["scores"][shuffle],
+                        y=f["y"][shuffle],
+                        builtin=builtin,
                         seconds=float(f["seconds"]),
                         normal_only=normal_only,
                     )
                 )
     return sets
+
+
+def presentation_order(case: str) -> Callable[[int], npt.NDArray[np.intp]]:
+    """The seeded order in which a case's scores reach every thresholder.
+
+    The data sets built here list their normals first and their anomalies last
+    (and some ADBench files are sorted by label), and some thresholders read the
+    input order (PyThresh FILTER smooths the scores in that order, COMB uses it);
+    a fixed random order per data set takes that information away from them all.
+    """
+
+    def order(n: int) -> npt.NDArray[np.intp]:
+        rng = np.random.default_rng([data.DATA_SEED, n, *case.encode()])
+        return rng.permutation(n)
+
+    return order
 
 
 # --------------------------------------------------------------------------- results
@@ -248,16 +278,20 @@ def _worker(
 ) -> None:
     """Run one thresholder in a forked process and send back its mask or error."""
     sink = io.StringIO()
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                start = time.perf_counter()
-                mask = apply(scores)
-                seconds = time.perf_counter() - start
-                channel.send(("ok", np.packbits(mask), seconds))
-            except BaseException as err:
-                channel.send(("error", f"{type(err).__name__}: {err}"[:200], 0.0))
+    with (
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+        warnings.catch_warnings(),
+    ):
+        warnings.simplefilter("ignore")
+        try:
+            start = time.perf_counter()
+            mask = apply(scores)
+            seconds = time.perf_counter() - start
+            channel.send(("ok", np.packbits(mask), seconds))
+        # Any failure of the thresholder is reported as its result, never raised.
+        except BaseException as err:
+            channel.send(("error", f"{type(err).__name__}: {err}"[:200], 0.0))
     channel.close()
     os._exit(0)
 
@@ -292,7 +326,8 @@ def _run_limited(
                     _failure(
                         "timeout",
                         task.version,
-                        f"not run: exceeded {timeout:g} s on {timed_out_at[name]} scores",
+                        f"not run: exceeded {timeout:g} s on "
+                        f"{timed_out_at[name]} scores",
                         0.0,
                     ),
                 )
@@ -357,7 +392,7 @@ def evaluate(
     timeout: float,
     log: Callable[[str], None] = print,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """``results[set key][thresholder name]``: every record, computing what is missing."""
+    """``results[set key][thresholder name]``, computing what is missing."""
     ours = ltrend_version()
     theirs = pythresh_version(timeout)
     results = {s.key: _load_results(s) for s in sets}
@@ -401,7 +436,8 @@ def evaluate(
     by_key = {s.key: s for s in sets}
     if limited:
         log(
-            f"running {len(limited)} PyThresh call(s), {jobs} at a time, {timeout:g} s limit"
+            f"running {len(limited)} PyThresh call(s), {jobs} at a time, "
+            f"{timeout:g} s limit"
         )
         counter = {"n": 0, "last": time.monotonic()}
 

@@ -1,0 +1,186 @@
+"""Methods of the L-trend family studied before any went into the Rust core.
+
+Each is a plain NumPy function ``scores -> mask`` on the sorted curve
+``(i, s[i])``; ``benches/method_study.py`` scores them on the benchmark's cached
+scores and picks by leave-one-group-out. The winners live in ``ltrend.fit``
+(``method=...``); the rest stay here as the record of what was tried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import numpy.typing as npt
+
+import ltrend
+
+FloatArray = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.bool_]
+Candidate = Callable[[FloatArray], Mask]
+
+#: Tukey's bisquare constant (95 % efficiency under Gaussian noise).
+BISQUARE_C = 4.685
+#: Reweighting rounds of the robust fits; they settle well before this.
+IRLS_ROUNDS = 20
+
+
+def _top(scores: FloatArray, count: float) -> Mask:
+    """The ``count`` highest scores (rounded, at least 1, at most n - 1)."""
+    s = np.sort(scores)
+    k = int(np.clip(round(count), 1, s.size - 1))
+    return scores >= s[s.size - k]
+
+
+def fit_method(method: str, **options: int) -> Candidate:
+    """``ltrend.fit(scores, method=method, **options).mask``."""
+
+    def apply(scores: FloatArray) -> Mask:
+        return ltrend.fit(scores, method=method, **options).mask
+
+    return apply
+
+
+def paper_loosest(scores: FloatArray) -> Mask:
+    """The paper's candidates, but the lowest candidate threshold wins."""
+    result = ltrend.fit(scores)
+    taus = [r.threshold for r in result.table if not np.isnan(r.compactness)]
+    return scores >= min(taus) if taus else result.mask
+
+
+def peel(scores: FloatArray) -> Mask:
+    """The iterative cleaning of METHOD.md (``ltrend.peel``)."""
+    return ltrend.peel(scores).mask
+
+
+def _bisquare_fit(t: FloatArray, y: FloatArray, degree: int) -> FloatArray:
+    """Fitted values of a robust (IRLS, Tukey bisquare) polynomial fit."""
+    design = np.vander(t, degree + 1, increasing=True)
+    weights = np.ones_like(y)
+    fitted = y
+    for _ in range(IRLS_ROUNDS):
+        root = np.sqrt(weights)
+        beta, *_ = np.linalg.lstsq(design * root[:, None], y * root, rcond=None)
+        fitted = design @ beta
+        residual = y - fitted
+        scale = 1.4826 * float(np.median(np.abs(residual))) or 1e-12
+        u = residual / (BISQUARE_C * scale)
+        weights = np.where(np.abs(u) < 1.0, (1.0 - u * u) ** 2, 0.0)
+    return fitted
+
+
+def robust_paper(max_degree: int) -> Candidate:
+    """The paper's method with robust (IRLS bisquare) polynomial fits."""
+
+    def apply(scores: FloatArray) -> Mask:
+        s = np.sort(scores)
+        t = np.linspace(-1.0, 1.0, s.size)
+        centre = float(np.median(s))
+        best: tuple[float, float] | None = None
+        for degree in range(1, min(max_degree, s.size - 2) + 1):
+            tau = float(np.max(_bisquare_fit(t, s - centre, degree))) + centre
+            normal, anomalous = s[s < tau], s[s >= tau]
+            if normal.size == 0 or anomalous.size == 0:
+                continue
+            var_n = float(normal.var())
+            comp = (
+                np.inf
+                if var_n == 0
+                else (anomalous.var() / anomalous.size) / (var_n / normal.size)
+            )
+            if best is None or comp > best[0]:
+                best = (float(comp), tau)
+        if best is None:
+            return np.zeros(scores.shape, dtype=bool)
+        return scores >= best[1]
+
+    return apply
+
+
+def hinge(scores: FloatArray) -> Mask:
+    """Continuous two-segment fit: ``a + b i + c max(0, i - k)``, best ``k``."""
+    y = np.sort(scores)
+    n = y.size
+    t = np.arange(n, dtype=np.float64) / (n - 1)
+    v = (y - np.median(y)) / (np.ptp(y) or 1.0)
+
+    def suffix(a: FloatArray) -> FloatArray:
+        return np.concatenate([np.cumsum(a[::-1])[::-1], [0.0]])
+
+    n_s, t_s, tt_s, y_s, ty_s = (suffix(a) for a in (np.ones(n), t, t * t, v, t * v))
+    ks = np.arange(2, n - 2)
+    kk = t[ks]
+    sh = t_s[ks] - kk * n_s[ks]
+    shh = tt_s[ks] - 2 * kk * t_s[ks] + kk * kk * n_s[ks]
+    sth = tt_s[ks] - kk * t_s[ks]
+    shy = ty_s[ks] - kk * y_s[ks]
+    a = np.empty((ks.size, 3, 3))
+    b = np.empty((ks.size, 3))
+    a[:, 0, 0], a[:, 0, 1], a[:, 1, 1] = n, t.sum(), (t * t).sum()
+    a[:, 1, 0] = a[:, 0, 1]
+    a[:, 0, 2] = a[:, 2, 0] = sh
+    a[:, 1, 2] = a[:, 2, 1] = sth
+    a[:, 2, 2] = shh
+    b[:, 0], b[:, 1], b[:, 2] = v.sum(), (t * v).sum(), shy
+    beta = np.linalg.solve(a, b[..., None])[..., 0]
+    sse = (v * v).sum() - np.einsum("ij,ij->i", beta, b)
+    k = int(ks[np.argmin(sse)])
+    return scores >= y[k]
+
+
+def knee_slope(factor: float) -> Candidate:
+    """The point farthest below the line of ``factor`` times the chord's slope."""
+
+    def apply(scores: FloatArray) -> Mask:
+        s = np.sort(scores)
+        if s[-1] == s[0]:
+            return np.zeros(scores.shape, dtype=bool)
+        depth = factor * np.linspace(0.0, 1.0, s.size) - (s - s[0]) / (s[-1] - s[0])
+        k = int(np.argmax(depth))
+        return scores > s[k]
+
+    return apply
+
+
+def two_segment_top(share: float) -> Candidate:
+    """The two-segment fit of the top ``share`` of the sorted curve only."""
+
+    def apply(scores: FloatArray) -> Mask:
+        s = np.sort(scores)
+        start = int(s.size * (1.0 - share))
+        top = ltrend.fit(s[start:], method="two_segment")
+        return scores >= top.threshold
+
+    return apply
+
+
+def consensus(*members: Candidate) -> Candidate:
+    """Flag the geometric mean of the members' anomaly counts (top scores)."""
+
+    def apply(scores: FloatArray) -> Mask:
+        counts = [max(int(m(scores).sum()), 1) for m in members]
+        return _top(scores, float(np.exp(np.mean(np.log(counts)))))
+
+    return apply
+
+
+def candidates() -> dict[str, Candidate]:
+    """Every studied method, by the name the study reports."""
+    two_segment = fit_method("two_segment")
+    knee = fit_method("knee")
+    found: dict[str, Candidate] = {
+        "paper": fit_method("paper"),
+        "paper, degree 1 only": fit_method("paper", max_degree=1),
+        "paper, loosest candidate": paper_loosest,
+        "peel (iterative cleaning)": peel,
+        "robust paper (IRLS)": robust_paper(5),
+        "robust degree 1 (IRLS)": robust_paper(1),
+        "two_segment": two_segment,
+        "two_segment, continuous (hinge)": hinge,
+        "two_segment, top half": two_segment_top(0.5),
+        "knee": knee,
+    }
+    for factor in (0.5, 0.75, 1.5, 2.0):
+        found[f"knee, slope x{factor:g}"] = knee_slope(factor)
+    found["consensus(two_segment, knee)"] = consensus(two_segment, knee)
+    return found
