@@ -109,6 +109,40 @@ OC-SVM, and is averaged over those score sets. Means are over score sets
 """
 
 
+def _target(
+    overall: dict[str, dict[str, float]],
+    by_group: dict[str, dict[str, dict[str, float]]],
+    groups: list[str],
+    family: dict[str, str],
+) -> list[str]:
+    """The issue's target, checked on these numbers."""
+    first = _ranked(overall)[0]
+    pythresh = [n for n in overall if family[n] == "pythresh"]
+    best_pythresh = max(pythresh, key=lambda n: overall[n]["f1_ratio"], default=None)
+    group_firsts = {g: _ranked(by_group[g])[0] for g in groups}
+    won = [g for g in groups if family[group_firsts[g]] == "ltrend"]
+    ours_first = family[first] == "ltrend"
+    met = ours_first and len(won) >= 3
+    lines = [
+        "Target (an L-trend method first in mean F1_ratio overall and in at least",
+        "three of the four groups, ahead of every PyThresh thresholder): "
+        + ("**met**." if met else "**not met**."),
+        "",
+        f"- overall first: {first} ({_fmt(overall[first]['f1_ratio'])})"
+        + (
+            f"; best PyThresh: {best_pythresh} "
+            f"({_fmt(overall[best_pythresh]['f1_ratio'])})"
+            if best_pythresh
+            else ""
+        ),
+    ]
+    for g in groups:
+        name = group_firsts[g]
+        lines.append(f"- {g} first: {name} ({_fmt(by_group[g][name]['f1_ratio'])})")
+    lines.append("")
+    return lines
+
+
 def render(
     sets: list[runner.ScoreSet],
     clean: list[runner.ScoreSet],
@@ -217,6 +251,7 @@ def render(
         ["scope", "best L-trend", "best other", "best PyThresh"], rows, "llll"
     )
     out.append("")
+    out += _target(overall, by_group, groups, family)
 
     for g in groups:
         out += [f"## {data.GROUP_TITLES[g]}", ""]

@@ -413,7 +413,8 @@ def evaluate(
                         "n/a", version, "no built-in decision", 0.0
                     )
                 else:
-                    stored[t.name] = judge(s, s.builtin, s.seconds, version)
+                    # The decision comes with the detector's fit: no time of its own.
+                    stored[t.name] = judge(s, s.builtin, 0.0, version)
             elif t.family == "pythresh":
                 module = t.name.split()[-1].lower()
                 if module not in missing_modules:

@@ -3,7 +3,8 @@
 Families:
 
 - ``ltrend``: ``ltrend.fit(scores, method=m)`` for every ``m`` in ``ltrend.METHODS``
-  (``paper`` is the paper's method as written).
+  (``paper`` is the paper's method as written), and ``ltrend.peel`` (the paper's
+  iterative cleaning).
 - ``rule``: the detection-free rules a user could pick instead: MAD, 3-sigma, IQR,
   RANSAC on the sorted curve with a MAD band, and PyOD's default 10 % contamination.
 - ``builtin``: the detector's own decision, where it has one (scikit-learn's
@@ -130,6 +131,11 @@ def ltrend_method(method: str) -> Callable[[FloatArray], Mask]:
     return apply
 
 
+def ltrend_peel(scores: FloatArray) -> Mask:
+    """The paper's iterative cleaning (figure 5), as ``ltrend.peel`` defines it."""
+    return ltrend.peel(scores).mask
+
+
 def pythresh_method(module: str) -> Callable[[FloatArray], Mask]:
     def apply(scores: FloatArray) -> Mask:
         found = importlib.import_module(f"pythresh.thresholds.{module}")
@@ -145,6 +151,7 @@ def thresholders() -> list[Thresholder]:
     found = [
         Thresholder(f"L-trend {m}", "ltrend", ltrend_method(m)) for m in ltrend.METHODS
     ]
+    found.append(Thresholder("L-trend peel", "ltrend", ltrend_peel))
     found += [
         Thresholder("MAD", "rule", mad_rule),
         Thresholder("3-sigma", "rule", three_sigma),
