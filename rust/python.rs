@@ -2,12 +2,13 @@
 //! released, and convert the result. No method logic lives here.
 
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::PySlice;
 
 use crate::error::KernelError;
-use crate::sort::{NanPolicy, Score};
-use crate::threshold::{self, LTrendFit};
+use crate::sort::{count_non_finite, finite_bounds, NanPolicy, Score};
+use crate::threshold::{self, CurveFit, LTrendFit};
 
 impl From<KernelError> for PyErr {
     fn from(err: KernelError) -> PyErr {
@@ -76,6 +77,24 @@ fn raw_fit<T>(py: Python<'_>, fit: LTrendFit<T>, mask: Vec<bool>) -> PyResult<Ra
 where
     T: Score + numpy::Element,
 {
+    let curve = CurveFit {
+        threshold: fit.threshold,
+        degree: fit.degree,
+        n_anomalies: fit.n_anomalies,
+        rows: fit.rows,
+        fits: fit.fits,
+    };
+    let sorted = fit.sorted.into_pyarray(py).into_any().unbind();
+    raw_curve_fit(py, curve, fit.n_omitted, mask, sorted)
+}
+
+fn raw_curve_fit(
+    py: Python<'_>,
+    fit: CurveFit,
+    n_omitted: usize,
+    mask: Vec<bool>,
+    sorted_scores: Py<PyAny>,
+) -> PyResult<RawFit> {
     let top = fit.rows.len();
     let mut coefficients = vec![vec![0.0; top + 1]; top];
     for (degree, row) in (1..=top).zip(coefficients.iter_mut()) {
@@ -88,9 +107,9 @@ where
         threshold: fit.threshold,
         degree: fit.degree,
         n_anomalies: fit.n_anomalies,
-        n_omitted: fit.n_omitted,
+        n_omitted,
         mask: mask.into_pyarray(py).unbind(),
-        sorted_scores: fit.sorted.into_pyarray(py).into_any().unbind(),
+        sorted_scores,
         degrees: fit
             .rows
             .iter()
@@ -160,9 +179,78 @@ fn fit_py(
     }
 }
 
+fn fit_sorted_typed<'py, T>(
+    py: Python<'py>,
+    scores: PyReadonlyArray1<'py, T>,
+    sorted: PyReadonlyArray1<'py, T>,
+    max_degree: usize,
+    nan_policy: NanPolicy,
+) -> PyResult<RawFit>
+where
+    T: Score + numpy::Element,
+{
+    let (z, s) = (scores.as_slice()?, sorted.as_slice()?);
+    if z.len() != s.len() {
+        return Err(PyValueError::new_err(format!(
+            "sorted: expected {} values (the length of scores), got {}",
+            z.len(),
+            s.len()
+        )));
+    }
+    let (lo, hi) = finite_bounds(s);
+    let n_omitted = s.len() - (hi - lo);
+    if n_omitted > 0 && nan_policy == NanPolicy::Raise {
+        let (count, first) = count_non_finite(z);
+        return Err(KernelError::NonFinite {
+            count,
+            first_index: first.unwrap_or(0),
+        }
+        .into());
+    }
+    let (fit, mask) = detached(py, || {
+        let fit = threshold::fit_curve(&s[lo..hi], max_degree)?;
+        let mask = threshold::anomaly_mask(z, fit.threshold);
+        Ok((fit, mask))
+    })?;
+    let finite = sorted
+        .as_any()
+        .get_item(PySlice::new(py, lo as isize, hi as isize, 1))?
+        .unbind();
+    raw_curve_fit(py, fit, n_omitted, mask, finite)
+}
+
+/// Learn the L-trend threshold from `scores` and their ascending sort `sorted`
+/// (same dtype, as `np.sort` gives it: non-finite values at the ends).
+///
+/// The mask is taken from `scores`, everything else from the finite stretch of
+/// `sorted`, which the result keeps as a view.
+#[pyfunction(name = "fit_sorted")]
+#[pyo3(signature = (scores, sorted, *, max_degree, nan_policy))]
+fn fit_sorted_py(
+    py: Python<'_>,
+    scores: ScoresArray<'_>,
+    sorted: ScoresArray<'_>,
+    max_degree: usize,
+    nan_policy: &str,
+) -> PyResult<RawFit> {
+    let policy = parse_nan_policy(nan_policy)?;
+    match (scores, sorted) {
+        (ScoresArray::F64(z), ScoresArray::F64(s)) => {
+            fit_sorted_typed(py, z, s, max_degree, policy)
+        }
+        (ScoresArray::F32(z), ScoresArray::F32(s)) => {
+            fit_sorted_typed(py, z, s, max_degree, policy)
+        }
+        _ => Err(PyTypeError::new_err(
+            "sorted: must have the dtype of scores (both float64 or both float32)",
+        )),
+    }
+}
+
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_py, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_sorted_py, m)?)?;
     m.add_class::<RawFit>()?;
     m.add("MAX_DEGREE_LIMIT", crate::polyfit::MAX_DEGREE_LIMIT)?;
     m.add("MIN_SCORES", threshold::MIN_SCORES)?;

@@ -180,6 +180,22 @@ pub fn count_non_finite<T: Score>(scores: &[T]) -> (usize, Option<usize>) {
     (scan.non_finite, scan.first_non_finite)
 }
 
+/// The finite stretch `lo..hi` of scores sorted by NumPy (`-inf` first, then the
+/// finite scores, then `+inf` and NaN), found by binary search.
+///
+/// # Examples
+/// ```
+/// use ltrend::sort::finite_bounds;
+/// let sorted = [f64::NEG_INFINITY, -1.0, 0.0, 2.0, f64::INFINITY, f64::NAN];
+/// assert_eq!(finite_bounds(&sorted), (1, 4));
+/// assert_eq!(finite_bounds(&[1.0f32, 2.0]), (0, 2));
+/// ```
+pub fn finite_bounds<T: Score>(sorted: &[T]) -> (usize, usize) {
+    let lo = sorted.partition_point(|z| z.to_f64() == f64::NEG_INFINITY);
+    let hi = lo + sorted[lo..].partition_point(|z| z.is_finite_score());
+    (lo, hi)
+}
+
 /// What one read of the input learns: the non-finite scores, the key range, and
 /// (for long inputs) a histogram of the top [`FINE_BITS`] bits of the keys.
 #[derive(Debug, Clone, PartialEq, Eq)]

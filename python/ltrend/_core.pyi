@@ -5,7 +5,7 @@ from typing import final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAX_DEGREE_LIMIT", "MIN_SCORES", "RawFit", "fit"]
+__all__ = ["MAX_DEGREE_LIMIT", "MIN_SCORES", "RawFit", "fit", "fit_sorted"]
 
 MAX_DEGREE_LIMIT: int
 MIN_SCORES: int
@@ -39,6 +39,13 @@ class RawFit:
 
 def fit(
     scores: npt.NDArray[np.float64] | npt.NDArray[np.float32],
+    *,
+    max_degree: int,
+    nan_policy: str,
+) -> RawFit: ...
+def fit_sorted(
+    scores: npt.NDArray[np.float64] | npt.NDArray[np.float32],
+    sorted: npt.NDArray[np.float64] | npt.NDArray[np.float32],
     *,
     max_degree: int,
     nan_policy: str,
