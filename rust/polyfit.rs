@@ -399,7 +399,7 @@ fn real_roots(p: &[f64], a: f64, b: f64) -> Vec<f64> {
     knots.push(b);
     let mut roots = Vec::new();
     for pair in knots.windows(2) {
-        let (mut lo, mut hi) = (pair[0], pair[1]);
+        let (lo, hi) = (pair[0], pair[1]);
         let (f_lo, f_hi) = (horner(p, lo), horner(p, hi));
         if f_hi == 0.0 && hi < b {
             roots.push(hi);
@@ -408,28 +408,46 @@ fn real_roots(p: &[f64], a: f64, b: f64) -> Vec<f64> {
         if f_lo.signum() == f_hi.signum() || f_lo == 0.0 {
             continue;
         }
-        // Bisection until the interval cannot shrink: at most ~1100 halvings
-        // for f64, usually 53 or so.
-        loop {
-            let mid = 0.5 * (lo + hi);
-            if mid <= lo || mid >= hi {
-                break;
-            }
-            let f_mid = horner(p, mid);
-            if f_mid == 0.0 {
-                lo = mid;
-                hi = mid;
-                break;
-            }
-            if f_mid.signum() == f_lo.signum() {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        roots.push(0.5 * (lo + hi));
+        roots.push(bracketed_root(p, &derivative, lo, hi, f_lo));
     }
     roots
+}
+
+/// The root of `p` in `[lo, hi]`, where `p` is monotone and `p(lo)` (`f_lo`) and
+/// `p(hi)` differ in sign: Newton steps from the middle, each kept inside the
+/// shrinking bracket (bisection when a step would leave it), until the bracket
+/// stops shrinking or a step falls below an ulp of the root.
+fn bracketed_root(p: &[f64], derivative: &[f64], mut lo: f64, mut hi: f64, f_lo: f64) -> f64 {
+    let mut x = 0.5 * (lo + hi);
+    // Enough for bisection alone to reach the last bit from any bracket in [-1, 1].
+    for _ in 0..1100 {
+        let f = horner(p, x);
+        if f == 0.0 {
+            return x;
+        }
+        if f.signum() == f_lo.signum() {
+            lo = x;
+        } else {
+            hi = x;
+        }
+        let tolerance = f64::EPSILON * lo.abs().max(hi.abs()).max(f64::MIN_POSITIVE);
+        if hi - lo <= tolerance {
+            return 0.5 * (lo + hi);
+        }
+        // A Newton step this short is the root's error itself: near the root the
+        // value is rounding noise, and further steps would only creep.
+        let step = f / horner(derivative, x);
+        if step.abs() <= 2.0 * tolerance {
+            return (x - step).clamp(lo, hi);
+        }
+        let newton = x - step;
+        x = if newton > lo && newton < hi {
+            newton
+        } else {
+            0.5 * (lo + hi)
+        };
+    }
+    x
 }
 
 /// Ranks searched on each side of a critical point of the fit: the point's rank

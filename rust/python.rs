@@ -1,7 +1,7 @@
 //! The Python seam: thin wrappers that parse arguments, call a kernel with the GIL
 //! released, and convert the result. No method logic lives here.
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PySlice;
@@ -21,6 +21,24 @@ impl From<KernelError> for PyErr {
 enum ScoresArray<'py> {
     F64(PyReadonlyArray1<'py, f64>),
     F32(PyReadonlyArray1<'py, f32>),
+}
+
+fn borrow_error(err: numpy::BorrowError) -> PyErr {
+    PyValueError::new_err(err.to_string())
+}
+
+/// [`ScoresArray`] by a type check rather than by trying each variant (a failed
+/// extraction builds an exception, which costs more than a small fit).
+fn scores_array<'py>(array: &Bound<'py, PyAny>, name: &str) -> PyResult<ScoresArray<'py>> {
+    if let Ok(z) = array.cast::<PyArray1<f64>>() {
+        return Ok(ScoresArray::F64(z.try_readonly().map_err(borrow_error)?));
+    }
+    if let Ok(z) = array.cast::<PyArray1<f32>>() {
+        return Ok(ScoresArray::F32(z.try_readonly().map_err(borrow_error)?));
+    }
+    Err(PyTypeError::new_err(format!(
+        "{name}: expected a 1-D float64 or float32 array"
+    )))
 }
 
 /// Run a kernel with the GIL released and turn its error into a Python exception.
@@ -68,6 +86,10 @@ struct RawFit {
     counts: Py<PyArray1<u64>>,
     #[pyo3(get)]
     center: f64,
+    /// The per-degree table as `(degree, threshold, compactness, n_anomalies)`
+    /// tuples: the same numbers as the four arrays above, cheaper to unpack.
+    #[pyo3(get)]
+    rows: Vec<(usize, f64, f64, usize)>,
     /// Row d-1: the degree-d fit's power coefficients (ascending, zero-padded).
     #[pyo3(get)]
     coefficients: Py<PyArray2<f64>>,
@@ -138,6 +160,11 @@ fn raw_curve_fit(
             .collect::<Vec<_>>()
             .into_pyarray(py)
             .unbind(),
+        rows: fit
+            .rows
+            .iter()
+            .map(|r| (r.degree, r.threshold, r.compactness, r.n_anomalies))
+            .collect(),
         center: fit.fits.center,
         coefficients: PyArray2::from_vec2(py, &coefficients)
             .map_err(|e| PyValueError::new_err(e.to_string()))?
@@ -228,13 +255,16 @@ where
 #[pyo3(signature = (scores, sorted, *, max_degree, nan_policy))]
 fn fit_sorted_py(
     py: Python<'_>,
-    scores: ScoresArray<'_>,
-    sorted: ScoresArray<'_>,
+    scores: &Bound<'_, PyAny>,
+    sorted: &Bound<'_, PyAny>,
     max_degree: usize,
     nan_policy: &str,
 ) -> PyResult<RawFit> {
     let policy = parse_nan_policy(nan_policy)?;
-    match (scores, sorted) {
+    match (
+        scores_array(scores, "scores")?,
+        scores_array(sorted, "sorted")?,
+    ) {
         (ScoresArray::F64(z), ScoresArray::F64(s)) => {
             fit_sorted_typed(py, z, s, max_degree, policy)
         }

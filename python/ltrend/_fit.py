@@ -99,12 +99,7 @@ def fit(
     # has AVX-512 or AVX2); it releases the GIL, and so does the core.
     # benches/perf_targets.py measures it against the core's own radix sort.
     raw = _core.fit_sorted(z, np.sort(z), max_degree=degree_cap, nan_policy=policy)
-    table = tuple(
-        DegreeRow(int(d), float(tau), float(comp), int(count))
-        for d, tau, comp, count in zip(
-            raw.degrees, raw.thresholds, raw.compactness, raw.counts, strict=True
-        )
-    )
+    table = tuple(DegreeRow._make(row) for row in raw.rows)
     return Result(
         threshold=raw.threshold,
         degree=raw.degree,
