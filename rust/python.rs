@@ -107,6 +107,7 @@ where
         fits: fit.fits,
     };
     let sorted = fit.sorted.into_pyarray(py).into_any().unbind();
+    let mask = mask.into_pyarray(py).unbind();
     raw_curve_fit(py, curve, fit.n_omitted, mask, sorted)
 }
 
@@ -114,7 +115,7 @@ fn raw_curve_fit(
     py: Python<'_>,
     fit: CurveFit,
     n_omitted: usize,
-    mask: Vec<bool>,
+    mask: Py<PyArray1<bool>>,
     sorted_scores: Py<PyAny>,
 ) -> PyResult<RawFit> {
     let top = fit.rows.len();
@@ -130,7 +131,7 @@ fn raw_curve_fit(
         degree: fit.degree,
         n_anomalies: fit.n_anomalies,
         n_omitted,
-        mask: mask.into_pyarray(py).unbind(),
+        mask,
         sorted_scores,
         degrees: fit
             .rows
@@ -217,15 +218,16 @@ where
     T: Score + numpy::Element,
 {
     let (z, s) = (scores.as_slice()?, sorted.as_slice()?);
-    if z.len() != s.len() {
+    if z.len() < s.len() {
         return Err(PyValueError::new_err(format!(
-            "sorted: expected {} values (the length of scores), got {}",
+            "sorted: expected at most {} values (the length of scores), got {}",
             z.len(),
             s.len()
         )));
     }
     let (lo, hi) = finite_bounds(s);
-    let n_omitted = s.len() - (hi - lo);
+    // Scores left out before the sort were non-finite too.
+    let n_omitted = z.len() - (hi - lo);
     if n_omitted > 0 && nan_policy == NanPolicy::Raise {
         let (count, first) = count_non_finite(z);
         return Err(KernelError::NonFinite {
@@ -234,20 +236,26 @@ where
         }
         .into());
     }
-    let (fit, mask) = detached(py, || {
+    // NumPy allocates the mask: it backs large arrays with huge pages.
+    let mask = PyArray1::<bool>::zeros(py, z.len(), false);
+    let mut mask_view = mask.try_readwrite().map_err(borrow_error)?;
+    let out = mask_view.as_slice_mut()?;
+    let fit = detached(py, || {
         let fit = threshold::fit_curve(&s[lo..hi], max_degree)?;
-        let mask = threshold::anomaly_mask(z, fit.threshold);
-        Ok((fit, mask))
+        threshold::anomaly_mask_into(z, fit.threshold, out);
+        Ok(fit)
     })?;
+    drop(mask_view);
     let finite = sorted
         .as_any()
         .get_item(PySlice::new(py, lo as isize, hi as isize, 1))?
         .unbind();
-    raw_curve_fit(py, fit, n_omitted, mask, finite)
+    raw_curve_fit(py, fit, n_omitted, mask.unbind(), finite)
 }
 
 /// Learn the L-trend threshold from `scores` and their ascending sort `sorted`
-/// (same dtype, as `np.sort` gives it: non-finite values at the ends).
+/// (same dtype): all of them as `np.sort` gives them (non-finite values at the
+/// ends), or only the finite ones.
 ///
 /// The mask is taken from `scores`, everything else from the finite stretch of
 /// `sorted`, which the result keeps as a view.

@@ -511,8 +511,8 @@ const SPREAD_BINS: u64 = 1 << 12;
 const TOP_LEVEL_MIN: usize = 1 << 16;
 
 impl TopLevel {
-    fn plan(bins: Digits, fine: &[usize], n: usize) -> TopLevel {
-        let target = (n / TOP_BUCKETS).max(1);
+    fn plan(bins: Digits, fine: &[usize], bucket_len: usize) -> TopLevel {
+        let target = bucket_len.max(1);
         let mut bucket_of_bin = Vec::with_capacity(fine.len());
         let (mut bucket, mut filled) = (0u16, 0usize);
         for &count in fine {
@@ -567,19 +567,53 @@ impl TopLevel {
 fn radix_sorted_copy<T: Score>(scores: &[T], scans: &[Scan]) -> Vec<T> {
     let all = summary(scans);
     let n_finite = scores.len() - all.non_finite;
-    let skip = all.non_finite > 0;
-    // Zeroed memory comes from the allocator without a pass over it.
-    let mut sorted = vec![T::ZERO; n_finite];
-    let range = Digits::covering(all.min_key, all.max_key, FINE_BITS);
-    let Some(range) = range.filter(|_| n_finite >= TOP_LEVEL_MIN) else {
-        let finite = scores.iter().filter(|z| z.is_finite_score());
-        for (slot, &z) in sorted.iter_mut().zip(finite) {
-            *slot = z;
-        }
+    let Some((mut sorted, totals)) = distribute(scores, scans, &all, n_finite / TOP_BUCKETS) else {
+        let mut sorted = finite_copy(scores, n_finite);
         sort_finite_in_place(&mut sorted);
         return sorted;
     };
     let scratch_max = SCRATCH_FLOOR.max(n_finite / SCRATCH_FRACTION);
+    let buckets = split_by_counts(&mut sorted, &totals);
+    if scans.len() > 1 {
+        buckets
+            .into_par_iter()
+            .for_each_init(Vec::new, |scratch, bucket| {
+                sort_bucket(bucket, scratch, scratch_max)
+            });
+    } else {
+        let mut scratch = Vec::new();
+        for bucket in buckets {
+            sort_bucket(bucket, &mut scratch, scratch_max);
+        }
+    }
+    sorted
+}
+
+/// The finite scores of `scores`, in input order, in a new vector of `n_finite`.
+fn finite_copy<T: Score>(scores: &[T], n_finite: usize) -> Vec<T> {
+    if n_finite == scores.len() {
+        return scores.to_vec();
+    }
+    let mut copy = Vec::with_capacity(n_finite);
+    copy.extend(scores.iter().copied().filter(|z| z.is_finite_score()));
+    copy
+}
+
+/// The finite scores of `scores` distributed into a new vector by key, in buckets
+/// of about `bucket_len` scores that ascend from one to the next (each unsorted);
+/// returns the vector and the bucket lengths.
+///
+/// `None` below [`TOP_LEVEL_MIN`] finite scores or with one distinct key.
+fn distribute<T: Score>(
+    scores: &[T],
+    scans: &[Scan],
+    all: &Scan,
+    bucket_len: usize,
+) -> Option<(Vec<T>, Vec<usize>)> {
+    let n_finite = scores.len() - all.non_finite;
+    let skip = all.non_finite > 0;
+    let range = Digits::covering(all.min_key, all.max_key, FINE_BITS)
+        .filter(|_| n_finite >= TOP_LEVEL_MIN)?;
     let chunks: Vec<&[T]> = scores.chunks(chunk_len(scores.len())).collect();
     let parallel = chunks.len() > 1;
     // Fine bins: the top key bits counted by the scan when the scores spread over
@@ -621,7 +655,7 @@ fn radix_sorted_copy<T: Score>(scores: &[T], scans: &[Scan]) -> Vec<T> {
             *total += count;
         }
     }
-    let top = TopLevel::plan(bins, &fine, n_finite);
+    let top = TopLevel::plan(bins, &fine, bucket_len);
     // Chunk c writes bucket b's scores after those of the chunks before it, so the
     // writes of the chunks are disjoint.
     let chunk_counts: Vec<Vec<usize>> = histograms.iter().map(|h| top.bucket_counts(h)).collect();
@@ -633,8 +667,10 @@ fn radix_sorted_copy<T: Score>(scores: &[T], scans: &[Scan]) -> Vec<T> {
             *total += counts[bucket];
         }
     }
+    // Zeroed memory comes from the allocator without a pass over it.
+    let mut values = vec![T::ZERO; n_finite];
     let mut cursors: Vec<Vec<&mut [T]>> = chunks.iter().map(|_| Vec::new()).collect();
-    for (i, piece) in split_by_counts(&mut sorted, &piece_lengths)
+    for (i, piece) in split_by_counts(&mut values, &piece_lengths)
         .into_iter()
         .enumerate()
     {
@@ -650,20 +686,7 @@ fn radix_sorted_copy<T: Score>(scores: &[T], scans: &[Scan]) -> Vec<T> {
             top.scatter(chunk, cursors, skip);
         }
     }
-    let buckets = split_by_counts(&mut sorted, &totals);
-    if parallel {
-        buckets
-            .into_par_iter()
-            .for_each_init(Vec::new, |scratch, bucket| {
-                sort_bucket(bucket, scratch, scratch_max)
-            });
-    } else {
-        let mut scratch = Vec::new();
-        for bucket in buckets {
-            sort_bucket(bucket, &mut scratch, scratch_max);
-        }
-    }
-    sorted
+    Some((values, totals))
 }
 
 fn finite_histogram<T: Score>(scores: &[T], digits: &Digits, skip_non_finite: bool) -> Vec<usize> {

@@ -336,14 +336,28 @@ pub fn fit_curve<T: Score>(sorted: &[T], max_degree: usize) -> Result<CurveFit, 
 /// ```
 pub fn anomaly_mask<T: Score>(scores: &[T], threshold: f64) -> Vec<bool> {
     let mut mask = vec![false; scores.len()];
+    anomaly_mask_into(scores, threshold, &mut mask);
+    mask
+}
+
+/// [`anomaly_mask`] written into `out` (of the length of `scores`), on rayon's
+/// threads above [`PARALLEL_MIN`] scores.
+///
+/// # Examples
+/// ```
+/// use ltrend::threshold::anomaly_mask_into;
+/// let mut mask = [true; 3];
+/// anomaly_mask_into(&[1.0f32, 5.0, f32::NAN], 2.0, &mut mask);
+/// assert_eq!(mask, [false, true, false]);
+/// ```
+pub fn anomaly_mask_into<T: Score>(scores: &[T], threshold: f64, out: &mut [bool]) {
     if scores.len() < PARALLEL_MIN {
-        mask_into(scores, threshold, &mut mask);
+        mask_into(scores, threshold, out);
     } else {
-        mask.par_chunks_mut(MASK_ITEM)
+        out.par_chunks_mut(MASK_ITEM)
             .zip(scores.par_chunks(MASK_ITEM))
             .for_each(|(out, chunk)| mask_into(chunk, threshold, out));
     }
-    mask
 }
 
 /// Scores per work item of the parallel mask (256 KiB of f64).

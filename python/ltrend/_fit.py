@@ -95,9 +95,9 @@ def fit(
     degree_cap = check_max_degree(max_degree)
     policy = check_nan_policy(nan_policy)
     check_method(method)
-    # NumPy's sort is the fastest this machine has (a SIMD quicksort where the CPU
-    # has AVX-512 or AVX2); it releases the GIL, and so does the core.
-    # benches/perf_targets.py measures it against the core's own radix sort.
+    # NumPy's sort is the fastest one here (a SIMD quicksort on AVX-512 or AVX2
+    # CPUs) and releases the GIL, as the core does; docs/performance.md compares
+    # it with the core's radix sort and with splitting the sort over two threads.
     raw = _core.fit_sorted(z, np.sort(z), max_degree=degree_cap, nan_policy=policy)
     table = tuple(DegreeRow._make(row) for row in raw.rows)
     return Result(
