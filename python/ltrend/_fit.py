@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import SupportsIndex
+from typing import SupportsIndex, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -11,6 +11,7 @@ from ltrend import _core
 from ltrend._result import DegreeRow, Result
 from ltrend._validation import (
     NanPolicy,
+    Scores,
     as_scores,
     check_max_degree,
     check_method,
@@ -98,7 +99,8 @@ def fit(
     # NumPy's sort is the fastest one here (a SIMD quicksort on AVX-512 or AVX2
     # CPUs) and releases the GIL, as the core does; docs/performance.md compares
     # it with the core's radix sort and with splitting the sort over two threads.
-    raw = _core.fit_sorted(z, np.sort(z), max_degree=degree_cap, nan_policy=policy)
+    ordered = cast("Scores", np.sort(z))
+    raw = _core.fit_sorted(z, ordered, max_degree=degree_cap, nan_policy=policy)
     table = tuple(DegreeRow._make(row) for row in raw.rows)
     return Result(
         threshold=raw.threshold,
