@@ -12,6 +12,15 @@
 //!
 //! The polynomials are never rank-deficient: degree `d < n` on `n` distinct
 //! abscissae always has a unique least-squares fit.
+//!
+//! Speed (issue #4): [`GramFit::of_sorted`] runs the recurrence on eight scores at
+//! once with the number of terms fixed at compile time, so the accumulators of
+//! every degree stay in vector registers, and `multiversion` compiles it for
+//! AVX-512 and AVX2 as well as the baseline, chosen at run time; fixed work items
+//! share it between rayon's threads with a result that does not depend on their
+//! number. [`GramFit::exact_maxima`] finds each fit's maximum over the ranks from
+//! its critical points instead of a pass over every rank; [`GramFit::new`] and
+//! [`GramFit::fitted_maxima`] are the plain versions the tests compare them with.
 
 use rayon::prelude::*;
 
@@ -486,6 +495,16 @@ impl GramFit {
     ///
     /// # Errors
     /// As [`GramFit::new`].
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::polyfit::{GramFit, GRAM_BLOCK};
+    /// let y: Vec<f64> = (0..10_000).map(f64::from).collect();
+    /// let (fit, sums) = GramFit::of_sorted_with(&y, 2, &|block: &[f64]| block.iter().sum::<f64>()).unwrap();
+    /// assert_eq!(sums.len(), 10_000usize.div_ceil(GRAM_BLOCK));
+    /// assert_eq!(sums.iter().sum::<f64>(), y.iter().sum::<f64>());
+    /// assert_eq!(fit.n, 10_000);
+    /// ```
     pub fn of_sorted_with<T: Score, B: Send>(
         sorted: &[T],
         max_degree: usize,

@@ -4,30 +4,31 @@
 //! element type (f32 stays f32), and every later kernel reads it as f64, so an
 //! f32 input gives exactly the result of the same values passed as f64.
 //!
-//! Performance notes (issue #4). The sort is most of the cost of a fit, so it is
-//! a most-significant-digit radix sort on the order-preserving unsigned key of
-//! each score (see [`Score::sort_key`]) rather than a comparison sort:
+//! Performance notes (issue #4). This is the sort of the Rust API
+//! ([`sorted_finite`], used by `threshold::fit`); `ltrend.fit` in Python sorts
+//! with NumPy instead, whose AVX-512 quicksort was faster on every size we
+//! measured (docs/performance.md has the numbers). Against `std`'s
+//! `sort_unstable_by(total_cmp)` this most-significant-digit radix sort on the
+//! order-preserving unsigned key of each score (see [`Score::sort_key`]) is
+//! 1.5-1.8x faster from 1e4 scores up:
 //!
-//! - The first pass over the input counts the non-finite scores and finds the
-//!   smallest and largest key; every digit is taken from `key - min`, scaled so
-//!   that the digits cover exactly the keys present. A cluster at 1e9 with unit
-//!   spread therefore splits as well as scores spread over [0, 1].
+//! - The first pass over the input counts the non-finite scores, finds the
+//!   smallest and largest key and counts the top 16 key bits. Float keys are far
+//!   from uniform (each binade holds as many keys as any other), so the top
+//!   level merges those fine bins into buckets of about equal size.
 //! - The top-level distribution reads the input and writes the output: the copy
 //!   and the first radix pass are one pass, and no scratch array the size of the
 //!   input is needed. Peak memory is the input, the output, and per thread a
-//!   scratch array the size of one top-level bucket (at most [`SCRATCH_FRACTION`]
+//!   scratch array the size of one top-level bucket (at most `SCRATCH_FRACTION`
 //!   of the input; larger buckets are partitioned in place instead).
-//! - Each bucket is then sorted on its own: digits again from its own key range,
-//!   passes that alternate between the bucket and the scratch array, and an
-//!   insertion sort for the last few elements. Equal keys end a bucket at once,
-//!   so heavy ties cost nothing extra.
-//! - Above [`PARALLEL_MIN`] scores the scan, the histogram and the distribution
-//!   run on one chunk of the input per thread, and the buckets are sorted by
-//!   rayon's work-stealing pool. Below it everything runs on the calling thread,
-//!   so that concurrent fits of small arrays from several Python threads scale.
-//!
-//! `std`'s `sort_unstable_by(total_cmp)` was 6-8x slower than NumPy's SIMD sort
-//! on this project's benchmark machine; this sort is within reach of it.
+//! - Each bucket is then sorted on its own: one radix pass with about one bucket
+//!   per score from its own key range, recursion on the buckets still long, and
+//!   one insertion sort over the whole bucket for the rest. Equal keys end a
+//!   bucket at once, so heavy ties cost nothing extra.
+//! - Above [`PARALLEL_MIN`] scores the scan and the distribution run on one chunk
+//!   of the input per thread, and the buckets are sorted by rayon's
+//!   work-stealing pool. Below it everything runs on the calling thread, so that
+//!   concurrent fits of small arrays from several Python threads scale.
 
 use std::cmp::Ordering;
 
@@ -80,6 +81,13 @@ pub fn f64_sort_key(x: f64) -> u64 {
 }
 
 /// The order-preserving key of an f32 (as [`f64_sort_key`], on 32 bits).
+///
+/// # Examples
+/// ```
+/// use ltrend::sort::f32_sort_key;
+/// assert!(f32_sort_key(-0.0) < f32_sort_key(0.0));
+/// assert!(f32_sort_key(f32::MAX) < f32_sort_key(f32::INFINITY));
+/// ```
 #[inline]
 pub fn f32_sort_key(x: f32) -> u32 {
     let bits = x.to_bits();
