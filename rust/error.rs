@@ -11,6 +11,8 @@ pub enum KernelError {
     NonFinite { count: usize, first_index: usize },
     /// `max_degree` outside `1..=MAX_DEGREE_LIMIT`.
     InvalidMaxDegree { got: usize, limit: usize },
+    /// Partial states that cannot be merged or finished (see `partial.rs`).
+    InvalidPartial { reason: String },
 }
 
 impl fmt::Display for KernelError {
@@ -28,6 +30,7 @@ impl fmt::Display for KernelError {
             KernelError::InvalidMaxDegree { got, limit } => {
                 write!(f, "max_degree: must be between 1 and {limit}, got {got}")
             }
+            KernelError::InvalidPartial { reason } => write!(f, "partial state: {reason}"),
         }
     }
 }
@@ -51,5 +54,9 @@ mod tests {
         assert!(e.to_string().contains("at least 3"));
         let e = KernelError::InvalidMaxDegree { got: 0, limit: 10 };
         assert!(e.to_string().starts_with("max_degree:"));
+        let e = KernelError::InvalidPartial {
+            reason: "made for n = 5, not 6".into(),
+        };
+        assert_eq!(e.to_string(), "partial state: made for n = 5, not 6");
     }
 }

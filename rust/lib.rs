@@ -4,6 +4,7 @@
 //! lives in `python.rs`, compiled only with the `python` feature.
 
 pub mod error;
+pub mod partial;
 pub mod polyfit;
 pub mod sort;
 pub mod threshold;

@@ -233,6 +233,103 @@ impl GramFit {
     }
 }
 
+/// Add to `totals[k]` the projections `sum_r y(r) p_k(t_r)`, k = 0..totals.len(), over
+/// the global ranks `offset..offset + len` of a curve of `n` points.
+///
+/// `y(r)` is the curve's value at rank `r` minus the origin. Blocks follow the same
+/// global grid of [`SUM_BLOCK`] ranks as [`GramFit::new`], so a run that covers whole
+/// blocks adds the very block sums of the in-memory fit; only the order in which
+/// block sums join the totals differs.
+pub(crate) fn add_rank_projections<F: Fn(usize) -> f64>(
+    n: usize,
+    offset: usize,
+    len: usize,
+    y: F,
+    totals: &mut [f64],
+) {
+    let max_degree = totals.len().saturating_sub(1);
+    let recurrence = recurrence_constants(n, max_degree);
+    let mut values = [0.0f64; MAX_DEGREE_LIMIT + 1];
+    let values = &mut values[..=max_degree];
+    let end = offset + len;
+    let mut start = offset;
+    while start < end {
+        let block_end = ((start / SUM_BLOCK + 1) * SUM_BLOCK).min(end);
+        let mut partial = [0.0f64; MAX_DEGREE_LIMIT + 1];
+        for rank in start..block_end {
+            let yr = y(rank);
+            gram_values(abscissa(rank, n), &recurrence, values);
+            for (acc, p) in partial.iter_mut().zip(values.iter()) {
+                *acc += yr * p;
+            }
+        }
+        for (total, part) in totals.iter_mut().zip(partial) {
+            *total += part;
+        }
+        start = block_end;
+    }
+}
+
+impl GramFit {
+    /// The fits of every degree `0..=sums.len() - 1` from projection sums gathered
+    /// elsewhere, for example added up over the buckets of a distributed sort.
+    ///
+    /// ```text
+    /// sums[k] = sum over i in 0..n of (s[i] - center) p_k(t_i)
+    /// a_k     = sums[k] / ||p_k||^2,   ||p_0||^2 = n,   ||p_k||^2 = b_k ||p_{k-1}||^2
+    /// ```
+    ///
+    /// Given the sums of [`GramFit::new`] this is the same fit.
+    ///
+    /// # Errors
+    /// As [`GramFit::new`], with `max_degree = sums.len() - 1`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::polyfit::GramFit;
+    /// // Degree 1 on 4 points: p_0 = 1 and p_1 = t = -1, -1/3, 1/3, 1; center 5.
+    /// let y = [1.0, 3.0, 5.0, 7.0];
+    /// let t = [-1.0, -1.0 / 3.0, 1.0 / 3.0, 1.0];
+    /// let sums = [
+    ///     y.iter().map(|v| v - 5.0).sum::<f64>(),
+    ///     y.iter().zip(t).map(|(v, t)| (v - 5.0) * t).sum::<f64>(),
+    /// ];
+    /// let fit = GramFit::from_projections(4, 5.0, &sums).unwrap();
+    /// let yhat = fit.fitted_values(1);
+    /// assert!(yhat.iter().zip(y).all(|(a, b)| (a - b).abs() < 1e-12));
+    /// ```
+    pub fn from_projections(n: usize, center: f64, sums: &[f64]) -> Result<GramFit, KernelError> {
+        let max_degree = sums.len().saturating_sub(1);
+        if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
+            return Err(KernelError::InvalidMaxDegree {
+                got: max_degree,
+                limit: MAX_DEGREE_LIMIT,
+            });
+        }
+        if n < max_degree + 2 {
+            return Err(KernelError::TooFewScores {
+                needed: max_degree + 2,
+                got: n,
+            });
+        }
+        let recurrence = recurrence_constants(n, max_degree);
+        let mut coefficients = Vec::with_capacity(max_degree + 1);
+        let mut norm = n as f64;
+        for (k, &total) in sums.iter().enumerate() {
+            if k > 0 {
+                norm *= recurrence[k];
+            }
+            coefficients.push(total / norm);
+        }
+        Ok(GramFit {
+            n,
+            center,
+            coefficients,
+            recurrence,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
