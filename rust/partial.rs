@@ -338,7 +338,7 @@ impl Accumulator {
     };
 }
 
-/// Moments of the finite `values`, each in the segment `segment_of(index, value)`.
+/// Moments of the finite `values`, each in the segment `segment_of(value)`.
 ///
 /// On one ascending segment this is `Moments::of_sorted` bit for bit (same shift,
 /// same sums in the same order); on unsorted values the shift is the first value
@@ -351,18 +351,17 @@ fn moments_by_segment<T, F>(
 ) -> Vec<Moments>
 where
     T: Score,
-    F: Fn(usize, f64) -> usize,
+    F: Fn(f64) -> usize,
 {
     let mut acc = vec![Accumulator::EMPTY; n_segments];
     let finite = || {
         values
             .iter()
-            .enumerate()
-            .filter(|(_, z)| z.is_finite_score())
-            .map(|(i, z)| (i, z.to_f64()))
+            .filter(|z| z.is_finite_score())
+            .map(|z| z.to_f64())
     };
-    for (i, z) in finite() {
-        let a = &mut acc[segment_of(i, z)];
+    for z in finite() {
+        let a = &mut acc[segment_of(z)];
         if a.count == 0 {
             a.shift = z;
         }
@@ -372,8 +371,8 @@ where
         a.max = a.max.max(z);
     }
     let means: Vec<f64> = acc.iter().map(|a| a.sum / a.count.max(1) as f64).collect();
-    for (i, z) in finite() {
-        let s = segment_of(i, z);
+    for z in finite() {
+        let s = segment_of(z);
         let a = &mut acc[s];
         if a.min != a.max {
             let d = (z - a.shift) - means[s];
@@ -408,13 +407,13 @@ where
 /// Moments (count, mean, M2) of the scores in each of a fixed list of segments.
 ///
 /// Two kinds: a split state, whose segments lie between the ascending `edges`
-/// (segment j holds `edges[j-1] <= z < edges[j]`), and a labelled state (no edges),
-/// whose segments the caller assigned, for example the bins of a histogram.
+/// (segment j holds `edges[j-1] <= z < edges[j]`), and a state of runs (no edges)
+/// that the caller cut from sorted scores, for example the bins of a histogram.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentMoments {
     /// Means are relative to it (see `variance.rs`).
     pub origin: f64,
-    /// Ascending distinct cut points; empty for a labelled state.
+    /// Ascending distinct cut points; empty for a state of runs.
     pub edges: Vec<f64>,
     pub segments: Vec<Moments>,
 }
@@ -437,7 +436,7 @@ impl SegmentMoments {
         let mut edges: Vec<f64> = thresholds.iter().copied().filter(|t| !t.is_nan()).collect();
         edges.sort_by(f64::total_cmp);
         edges.dedup_by(|a, b| a == b);
-        let segments = moments_by_segment(values, edges.len() + 1, origin, |_, z| {
+        let segments = moments_by_segment(values, edges.len() + 1, origin, |z| {
             edges.partition_point(|&e| e <= z)
         });
         SegmentMoments {
@@ -447,35 +446,45 @@ impl SegmentMoments {
         }
     }
 
-    /// The moments of the finite `values` in the segments `labels` gives them
-    /// (`labels[i]` for `values[i]`, in `0..n_segments`).
+    /// The moments of consecutive runs `sorted[bounds[j]..bounds[j + 1]]` of finite
+    /// ascending scores, for example the bins of a histogram of a sorted chunk.
+    ///
+    /// Each run's moments are `Moments::of_sorted`, so a run of equal scores has
+    /// zero variance exactly.
     ///
     /// # Errors
-    /// [`KernelError::InvalidPartial`] when the lengths differ or a label is out of range.
-    pub fn of_labelled<T: Score>(
-        values: &[T],
-        labels: &[i64],
-        n_segments: usize,
+    /// [`KernelError::InvalidPartial`] unless `bounds` ascends from 0 to `sorted.len()`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::partial::SegmentMoments;
+    /// let state = SegmentMoments::of_sorted_runs(&[1.0, 2.0, 2.0, 7.0], &[0, 1, 3, 4], 0.0);
+    /// let counts: Vec<usize> = state.unwrap().segments.iter().map(|m| m.count).collect();
+    /// assert_eq!(counts, vec![1, 2, 1]);
+    /// ```
+    pub fn of_sorted_runs<T: Score>(
+        sorted: &[T],
+        bounds: &[usize],
         origin: f64,
     ) -> Result<SegmentMoments, KernelError> {
-        if labels.len() != values.len() {
+        let ascending = bounds.windows(2).all(|w| w[0] <= w[1]);
+        if !ascending || bounds.first() != Some(&0) || bounds.last() != Some(&sorted.len()) {
             return Err(invalid(format!(
-                "{} labels for {} values",
-                labels.len(),
-                values.len()
+                "run bounds must ascend from 0 to {}, got {} bounds from {:?} to {:?}",
+                sorted.len(),
+                bounds.len(),
+                bounds.first(),
+                bounds.last()
             )));
         }
-        if let Some(bad) = labels
-            .iter()
-            .find(|&&l| usize::try_from(l).map_or(true, |l| l >= n_segments))
-        {
-            return Err(invalid(format!("label {bad} outside 0..{n_segments}")));
-        }
-        let segments = moments_by_segment(values, n_segments, origin, |i, _| labels[i] as usize);
+        debug_assert!(sorted.windows(2).all(|w| w[0].to_f64() <= w[1].to_f64()));
         Ok(SegmentMoments {
             origin,
             edges: Vec::new(),
-            segments,
+            segments: bounds
+                .windows(2)
+                .map(|w| Moments::of_sorted(&sorted[w[0]..w[1]], origin))
+                .collect(),
         })
     }
 
@@ -743,16 +752,29 @@ mod tests {
     }
 
     #[test]
-    fn labelled_segments_merge_and_check_labels() {
-        let z = [3.0, 1.0, 2.0, 10.0];
-        let state = SegmentMoments::of_labelled(&z, &[1, 0, 0, 1], 2, 0.0).unwrap();
+    fn sorted_runs_merge_and_check_bounds() {
+        let s = [1.0, 2.0, 3.0, 10.0];
+        let state = SegmentMoments::of_sorted_runs(&s, &[0, 2, 2, 4], 0.0).unwrap();
         assert_eq!(state.segments[0], Moments::of_sorted(&[1.0, 2.0], 0.0));
-        assert_eq!(state.segments[1], Moments::of_sorted(&[3.0, 10.0], 0.0));
-        assert!(SegmentMoments::of_labelled(&z, &[0, 0, 2, 0], 2, 0.0).is_err());
-        assert!(SegmentMoments::of_labelled(&z, &[0, -1, 0, 0], 2, 0.0).is_err());
-        assert!(SegmentMoments::of_labelled(&z, &[0], 2, 0.0).is_err());
-        let other = SegmentMoments::of_labelled(&z, &[0, 0, 0, 0], 2, 1.0).unwrap();
+        assert_eq!(state.segments[1], Moments::EMPTY);
+        assert_eq!(state.segments[2], Moments::of_sorted(&[3.0, 10.0], 0.0));
+        assert!(SegmentMoments::of_sorted_runs(&s, &[0, 3, 2, 4], 0.0).is_err());
+        assert!(SegmentMoments::of_sorted_runs(&s, &[1, 4], 0.0).is_err());
+        assert!(SegmentMoments::of_sorted_runs(&s, &[0, 3], 0.0).is_err());
+        assert!(SegmentMoments::of_sorted_runs(&s, &[], 0.0).is_err());
+        let other = SegmentMoments::of_sorted_runs(&s, &[0, 1, 1, 4], 1.0).unwrap();
         assert!(state.merge(&other).is_err(), "origins differ");
+        let merged = state
+            .merge(&SegmentMoments::of_sorted_runs(&[0.0, 5.0], &[0, 1, 1, 2], 0.0).unwrap())
+            .unwrap();
+        assert_eq!(
+            merged.segments[0],
+            Moments::of_sorted(&[0.0, 1.0, 2.0], 0.0)
+        );
+        assert_eq!(
+            merged.segments[2],
+            Moments::of_sorted(&[3.0, 5.0, 10.0], 0.0)
+        );
     }
 
     #[test]
@@ -760,12 +782,11 @@ mod tests {
         // Scores evenly spaced within each bin (a different step per bin): the ramp is exact.
         let mut s = Vec::new();
         for (bin, step) in [(0, 0.5), (1, 0.25), (2, 2.0)] {
-            let base = f64::from(bin) * 100.0;
+            let base = f64::from(bin) * 3000.0;
             s.extend((0..1000).map(|j| base + step * f64::from(j)));
         }
-        let labels: Vec<i64> = (0..3000).map(|i| i / 1000).collect();
         let center = s[1500];
-        let bins = SegmentMoments::of_labelled(&s, &labels, 3, center).unwrap();
+        let bins = SegmentMoments::of_sorted_runs(&s, &[0, 1000, 2000, 3000], center).unwrap();
         let approx = ProjectionState::of_bins(&bins, 5)
             .unwrap()
             .fit(center)

@@ -504,29 +504,24 @@ fn fit_projection_py<'py>(
     Ok((thresholds.into_pyarray(py), coefficients))
 }
 
-/// Moments of the finite scores in the segments `labels` gives them.
-#[pyfunction(name = "segment_moments")]
-#[pyo3(signature = (values, labels, *, n_segments, origin))]
-fn segment_moments_py(
+/// Moments of consecutive runs `sorted[bounds[j]:bounds[j + 1]]` of ascending scores.
+#[pyfunction(name = "run_moments")]
+#[pyo3(signature = (sorted, bounds, *, origin))]
+fn run_moments_py(
     py: Python<'_>,
-    values: ScoresArray<'_>,
-    labels: PyReadonlyArray1<'_, i64>,
-    n_segments: usize,
+    sorted: ScoresArray<'_>,
+    bounds: PyReadonlyArray1<'_, u64>,
     origin: f64,
 ) -> PyResult<PySegmentMoments> {
-    let labels = labels.as_slice()?;
-    let inner = match &values {
+    let bounds: Vec<usize> = bounds.as_slice()?.iter().map(|&b| b as usize).collect();
+    let inner = match &sorted {
         ScoresArray::F64(z) => {
             let z = z.as_slice()?;
-            detached(py, || {
-                SegmentMoments::of_labelled(z, labels, n_segments, origin)
-            })?
+            detached(py, || SegmentMoments::of_sorted_runs(z, &bounds, origin))?
         }
         ScoresArray::F32(z) => {
             let z = z.as_slice()?;
-            detached(py, || {
-                SegmentMoments::of_labelled(z, labels, n_segments, origin)
-            })?
+            detached(py, || SegmentMoments::of_sorted_runs(z, &bounds, origin))?
         }
     };
     Ok(PySegmentMoments { inner })
@@ -591,7 +586,7 @@ fn add_partial(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(project_sorted_py, m)?)?;
     m.add_function(wrap_pyfunction!(project_bins_py, m)?)?;
     m.add_function(wrap_pyfunction!(fit_projection_py, m)?)?;
-    m.add_function(wrap_pyfunction!(segment_moments_py, m)?)?;
+    m.add_function(wrap_pyfunction!(run_moments_py, m)?)?;
     m.add_function(wrap_pyfunction!(split_moments_py, m)?)?;
     m.add_function(wrap_pyfunction!(split_table_py, m)?)?;
     Ok(())

@@ -188,6 +188,19 @@ def test_too_few_scores_gives_the_in_memory_message(z: Scores) -> None:
     assert str(got.value) == str(expected.value)
 
 
+def test_a_run_of_ties_spreads_over_buckets(client: Client) -> None:
+    # 90 % zeros: without the tie-break by chunk one bucket would hold them all.
+    z = np.concatenate([np.zeros(1800), np.linspace(1.0, 2.0, 180), [9.0] * 20])
+    scores = np.random.default_rng(12).permutation(z)
+    result = ltrend.dask.fit(da.from_array(scores, chunks=170), bucket_size=100)
+    # The sample is the whole array, so splitters are its exact quantiles; a run
+    # of ties is cut at chunk borders, so a bucket exceeds its size by at most a chunk.
+    counts = result._bucket_counts
+    assert counts.size == 20
+    assert counts.max() <= 100 + 170
+    assert_same(result, ltrend.fit(scores), scores)
+
+
 def test_waves_follow_the_cluster_memory(client: Client) -> None:
     workers = client.scheduler_info()["workers"].values()
     total = sum(int(w["memory_limit"]) for w in workers)
@@ -359,7 +372,7 @@ def test_mismatched_states_are_refused() -> None:
     with pytest.raises(ValueError, match="partial state"):
         _core.project_sorted(z, offset=0, n=10, origin=0.0, max_degree=2, probes=[10])
     with pytest.raises(ValueError, match="partial state"):
-        _core.segment_moments(z, np.zeros(9, dtype=np.int64), n_segments=1, origin=0.0)
+        _core.run_moments(z, np.array([0, 3], dtype=np.uint64), origin=0.0)
     split = _core.split_moments(z, thresholds=[3.0], origin=0.0)
     with pytest.raises(ValueError, match="partial state"):
         _core.split_table(split, thresholds=[4.0])

@@ -16,8 +16,8 @@ __all__ = [
     "fit_projection",
     "project_bins",
     "project_sorted",
+    "run_moments",
     "scan",
-    "segment_moments",
     "split_moments",
     "split_table",
 ]
@@ -138,8 +138,8 @@ def project_bins(bins: SegmentMoments, *, max_degree: int) -> ProjectionState: .
 def fit_projection(
     state: ProjectionState, *, center: float
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
-def segment_moments(
-    values: _Scores, labels: npt.NDArray[np.int64], *, n_segments: int, origin: float
+def run_moments(
+    sorted: _Scores, bounds: npt.NDArray[np.uint64], *, origin: float
 ) -> SegmentMoments: ...
 def split_moments(
     values: _Scores, *, thresholds: list[float], origin: float
