@@ -423,3 +423,15 @@ def test_other_methods_are_not_spread_yet(monkeypatch: pytest.MonkeyPatch) -> No
 def test_importing_ltrend_does_not_import_dask() -> None:
     code = "import sys, ltrend; sys.exit(int('dask' in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_without_dask_the_import_says_what_to_install() -> None:
+    code = (
+        "import sys; sys.modules['dask'] = None\n"
+        "try:\n    import ltrend.dask\n"
+        "except ImportError as err:\n    print(err)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert 'pip install "ltrend[dask]"' in done.stdout

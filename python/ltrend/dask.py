@@ -45,11 +45,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, SupportsIndex, TypeAlias, TypeVar, cast
 
-import dask
-import dask.array as da
 import numpy as np
 import numpy.typing as npt
-from dask.delayed import Delayed, delayed
+
+try:
+    import dask
+    import dask.array as da
+    from dask.delayed import Delayed, delayed
+except ImportError as err:
+    raise ImportError(
+        'ltrend.dask needs Dask: pip install "ltrend[dask]" '
+        '(or "dask[array,distributed]")'
+    ) from err
 
 from ltrend import _core
 from ltrend._fit import DEFAULT_MAX_DEGREE
