@@ -201,6 +201,22 @@ def test_a_run_of_ties_spreads_over_buckets(client: Client) -> None:
     assert_same(result, ltrend.fit(scores), scores)
 
 
+def test_an_input_that_changes_between_reads_is_refused() -> None:
+    reads = iter(range(1000))
+
+    def unsteady(block: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        # Each read puts a NaN at another place, and one more of them.
+        out = block.copy()
+        out[: next(reads) % block.size] = np.nan
+        return out
+
+    x = da.from_array(np.arange(50.0), chunks=50).map_blocks(unsteady)
+    with dask.config.set(scheduler="synchronous"):
+        for mode in ltrend.dask.MODES:
+            with pytest.raises(RuntimeError, match="different values on two reads"):
+                ltrend.dask.fit(x, nan_policy="omit", mode=mode)
+
+
 def test_waves_follow_the_cluster_memory(client: Client) -> None:
     workers = client.scheduler_info()["workers"].values()
     total = sum(int(w["memory_limit"]) for w in workers)

@@ -32,8 +32,8 @@ but step 3 is the same exact pass, so the counts and compactness reported are
 exact for the thresholds found. ``docs/performance.md`` gives measured errors.
 
 NOTE: the partial sums are added in another order than the in-memory fit's, so
-the threshold agrees with ``ltrend.fit`` to about 1e-13 relative, not bit for bit;
-the method's contract asks for 1e-9.
+the threshold agrees with ``ltrend.fit`` to ~1e-15 relative, not bit for bit; the
+method's contract asks for 1e-9.
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ DEFAULT_BUCKET_SIZE = 2**21
 #: bins**-2; 4096 gives ~1e-8 relative on 1e6 scores (docs/performance.md).
 DEFAULT_BINS = 4096
 
-#: Sample keys per bucket: with 64, the largest of a few hundred buckets rarely
-#: exceeds ~1.5 times the mean.
+#: Sample keys per bucket: a bucket's size then strays from ``bucket_size`` by
+#: about 1 / sqrt(64) = 12 % (binomial sampling of its quantile range).
 SAMPLE_PER_BUCKET = 64
 
 #: Sample keys per histogram bin in the approximate mode.
@@ -175,9 +175,9 @@ def _check_positive(value: object, name: str) -> int:
 
 def _blocks(x: da.Array) -> list[tuple[Delayed, int]]:
     """Each chunk of ``x`` (delayed), and the global index of its first score."""
-    starts = np.cumsum((0, *x.chunks[0]))
+    starts = np.cumsum((0, *x.chunks[0]))[:-1]
     chunks = x.to_delayed().ravel().tolist()
-    return [(chunk, int(start)) for chunk, start in zip(chunks, starts, strict=False)]
+    return [(chunk, int(start)) for chunk, start in zip(chunks, starts, strict=True)]
 
 
 def _indexed_blocks(x: da.Array) -> list[tuple[Delayed, int]]:
@@ -235,8 +235,7 @@ class _Splitters:
     def cuts(self, ascending: _Scores, chunk: int, first: int, stop: int) -> _Ints:
         """For splitters ``first..stop``: how many of a chunk's scores are below each.
 
-        ``ascending`` holds the chunk's finite scores sorted (or those in a value
-        range that takes in every score equal to one of these splitters).
+        ``ascending`` holds the finite scores of chunk ``chunk``, sorted.
         """
         values = self.values[first:stop]
         below = np.searchsorted(ascending, values, side="left")
@@ -269,7 +268,7 @@ def _histogram_splitters(
     range into equal widths, which puts many bins on the steep branch of the L
     (few scores, far apart), where a straight ramp inside a bin fits worst and
     which decides the thresholds. Measured on 1e6 scores, this cuts the threshold
-    error ~100-fold against equal counts alone (docs/performance.md).
+    error 35- to 260-fold against equal counts alone (docs/performance.md).
     """
     size = values.size
     by_value = n_bins // 2
@@ -297,7 +296,8 @@ def _scan_block(
     if take < where.size:
         rng = np.random.default_rng([SAMPLE_SEED, index])
         where = np.sort(rng.choice(where, size=take, replace=False))
-    return state, values[where].astype(np.float64), np.full(where.size, index)
+    chunks = np.full(where.size, index, dtype=np.int64)
+    return state, values[where].astype(np.float64), chunks
 
 
 def _split_block(
@@ -312,8 +312,9 @@ def _split_block(
     ascending = _ascending(_finite_values(_aligned(block)))
     inner = splitters.cuts(ascending, index, 0, splitters.n_buckets - 1)
     bounds = np.concatenate(([0], inner, [ascending.size]))[first : stop + 1]
+    whole = first == 0 and stop == splitters.n_buckets
     # A copy of this wave's scores only, so that the views below keep no more alive.
-    wave = ascending[bounds[0] : bounds[-1]].copy()
+    wave = ascending if whole else ascending[bounds[0] : bounds[-1]].copy()
     local = bounds - bounds[0]
     pieces = [wave[a:b] for a, b in itertools.pairwise(local)]
     return (np.diff(bounds), *pieces)
@@ -424,6 +425,16 @@ def _scan(x: da.Array, policy: NanPolicy, sample_size: int) -> _Scan:
     )
 
 
+def _check_count(got: int, scanned: int, what: str) -> None:
+    """Refuse an input whose reads disagree (each pass reads it again)."""
+    if got != scanned:
+        raise RuntimeError(
+            f"scores: the {what} hold {got} finite scores but the scan counted "
+            f"{scanned}; the array gave different values on two reads (persist it, "
+            "or seed its generation)"
+        )
+
+
 def _cluster_memory() -> int | None:
     """Total memory limit of the active distributed cluster's workers, if known."""
     try:
@@ -501,12 +512,7 @@ def _exact_candidates(
         results.extend(wave)
         base += sum(state.count for state, _ in wave)
     counts = np.array([state.count for state, _ in results], dtype=np.int64)
-    if base != n:
-        raise RuntimeError(
-            f"scores: the buckets hold {base} finite scores but the scan counted {n}; "
-            "the array gave different values on two reads (persist it, or seed its "
-            "generation)"
-        )
+    _check_count(base, n, "buckets")
     center = next(value for _, value in results if value is not None)
     projection = _merge_all([state for state, _ in results])
     thresholds, coefficients = _core.fit_projection(projection, center=center)
@@ -525,12 +531,7 @@ def _approximate_candidates(
     ]
     (histogram,) = dask.compute(_tree_merge(parts))
     counts = histogram.counts.astype(np.int64)
-    if int(counts.sum()) != scan.n:
-        raise RuntimeError(
-            f"scores: the histogram holds {int(counts.sum())} finite scores but the "
-            f"scan counted {scan.n}; the array gave different values on two reads "
-            "(persist it, or seed its generation)"
-        )
+    _check_count(int(counts.sum()), scan.n, "histogram")
     projection = _core.project_bins(histogram, max_degree=max_degree)
     thresholds, coefficients = _core.fit_projection(projection, center=origin)
     return _Candidates(thresholds, coefficients, origin, splitters, counts)
@@ -707,7 +708,7 @@ def fit(
     ``dask.distributed`` cluster when a ``Client`` is active). In the default
     exact mode the result equals ``ltrend.fit`` on the gathered scores: the same
     degree, the same anomaly count and mask, and the threshold within a relative
-    1e-9 (in practice ~1e-13: partial sums are added in another order).
+    1e-9 (in practice ~1e-15: partial sums are added in another order).
 
     Parameters
     ----------
@@ -769,7 +770,7 @@ def fit(
     >>> rng = np.random.default_rng(0)
     >>> scores = np.concatenate([rng.normal(size=20_000), rng.normal(9.0, 2.0, 200)])
     >>> chunked = da.from_array(scores, chunks=5_000)
-    >>> result = ltrend.dask.fit(chunked, bucket_size=4_000)
+    >>> result = ltrend.dask.fit(chunked, bucket_size=4_000)  # 6 buckets
     >>> expected = ltrend.fit(scores)
     >>> (result.degree, result.n_anomalies) == (expected.degree, expected.n_anomalies)
     True
@@ -820,6 +821,7 @@ def fit(
         for block, _ in _blocks(x)
     ]
     (split,) = dask.compute(_tree_merge(parts))
+    _check_count(int(split.counts.sum()), scan.n, "split counts")
     compactness, anomalies, chosen = _core.split_table(split, thresholds=thresholds)
     table = tuple(
         DegreeRow(d, tau, float(comp), int(count))
