@@ -1,12 +1,15 @@
 //! The Python seam: thin wrappers that parse arguments, call a kernel with the GIL
 //! released, and convert the result. No method logic lives here.
 
+use std::sync::Mutex;
+
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyType;
+use pyo3::types::{PyBytes, PyType};
 
 use crate::error::KernelError;
+use crate::monitor::{Method, Monitor, MonitorConfig};
 use crate::partial::{ProjectionState, ScanState, SegmentMoments};
 use crate::sort::{sorted_finite, NanPolicy, Score};
 use crate::threshold::{self, LTrendFit};
@@ -160,6 +163,218 @@ fn fit_py(
     match scores {
         ScoresArray::F64(z) => fit_typed(py, z, max_degree, policy),
         ScoresArray::F32(z) => fit_typed(py, z, max_degree, policy),
+    }
+}
+
+/// The streaming monitor, behind a lock: every call holds it for its whole duration,
+/// so each batch is applied atomically and no update is lost between threads.
+#[pyclass(name = "Monitor", frozen, module = "ltrend._core")]
+struct PyMonitor {
+    inner: Mutex<Monitor>,
+}
+
+/// Run `work` on the locked monitor with the GIL released, mapping its errors.
+/// The lock is taken only while detached, so a thread waiting for it never holds
+/// the GIL that the holder may need (no lock-order deadlock).
+fn with_monitor<T, F>(py: Python<'_>, monitor: &Mutex<Monitor>, work: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&mut Monitor) -> Result<T, KernelError> + Send,
+{
+    py.detach(|| {
+        let mut guard = monitor.lock().map_err(|_| {
+            PyRuntimeError::new_err(
+                "monitor: an earlier call panicked while updating it (a bug in ltrend); \
+                 restore it from a snapshot",
+            )
+        })?;
+        work(&mut guard).map_err(PyErr::from)
+    })
+}
+
+/// One consistent view of a monitor, taken under its lock.
+#[pyclass(frozen, module = "ltrend._core")]
+struct MonitorStatus {
+    #[pyo3(get)]
+    threshold: Option<f64>,
+    #[pyo3(get)]
+    degree: Option<usize>,
+    #[pyo3(get)]
+    last_refit: Option<u64>,
+    #[pyo3(get)]
+    refit_size: Option<usize>,
+    #[pyo3(get)]
+    refit_anomalies: Option<usize>,
+    #[pyo3(get)]
+    n_refits: u64,
+    #[pyo3(get)]
+    n_seen: u64,
+    #[pyo3(get)]
+    n_flagged: u64,
+    #[pyo3(get)]
+    n_omitted: u64,
+    #[pyo3(get)]
+    n_window: usize,
+    #[pyo3(get)]
+    since_refit: usize,
+    /// The last refit's table: (degree, threshold, compactness, count) per degree.
+    #[pyo3(get)]
+    table: Vec<(usize, f64, f64, usize)>,
+    #[pyo3(get)]
+    window: usize,
+    #[pyo3(get)]
+    refit_every: usize,
+    #[pyo3(get)]
+    min_scores: usize,
+    #[pyo3(get)]
+    max_degree: usize,
+    #[pyo3(get)]
+    nan_policy: &'static str,
+    #[pyo3(get)]
+    method: &'static str,
+}
+
+fn monitor_status(monitor: &Monitor) -> MonitorStatus {
+    let config = monitor.config();
+    let last = monitor.last_refit();
+    MonitorStatus {
+        threshold: monitor.threshold(),
+        degree: last.and_then(|r| r.degree),
+        last_refit: last.map(|r| r.at),
+        refit_size: last.map(|r| r.n_scores),
+        refit_anomalies: last.map(|r| r.n_anomalies),
+        n_refits: monitor.n_refits(),
+        n_seen: monitor.n_seen(),
+        n_flagged: monitor.n_flagged(),
+        n_omitted: monitor.n_omitted(),
+        n_window: monitor.len(),
+        since_refit: monitor.since_refit(),
+        table: last
+            .map(|r| {
+                r.rows
+                    .iter()
+                    .map(|row| (row.degree, row.threshold, row.compactness, row.n_anomalies))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        window: config.window,
+        refit_every: config.refit_every,
+        min_scores: config.min_scores,
+        max_degree: config.max_degree,
+        nan_policy: match config.nan_policy {
+            NanPolicy::Raise => "raise",
+            NanPolicy::Omit => "omit",
+        },
+        method: config.method.name(),
+    }
+}
+
+/// What `Monitor.history()` returns: the status, then `n_seen`, threshold and
+/// degree at each refit of the history.
+type RawHistory<'py> = (
+    MonitorStatus,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Vec<Option<usize>>,
+);
+
+#[pymethods]
+impl PyMonitor {
+    #[new]
+    #[pyo3(signature = (*, window, refit_every, min_scores, max_degree, nan_policy, method))]
+    fn new(
+        window: usize,
+        refit_every: usize,
+        min_scores: usize,
+        max_degree: usize,
+        nan_policy: &str,
+        method: &str,
+    ) -> PyResult<Self> {
+        let config = MonitorConfig {
+            window,
+            refit_every,
+            min_scores,
+            max_degree,
+            nan_policy: parse_nan_policy(nan_policy)?,
+            method: Method::from_name(method)?,
+        };
+        Ok(PyMonitor {
+            inner: Mutex::new(Monitor::new(config)?),
+        })
+    }
+
+    /// Judge one score, then add it to the window.
+    fn update(&self, py: Python<'_>, score: f64) -> PyResult<bool> {
+        with_monitor(py, &self.inner, |m| m.update(score))
+    }
+
+    /// Judge a batch in order; returns the anomaly mask.
+    fn update_many<'py>(
+        &self,
+        py: Python<'py>,
+        scores: ScoresArray<'py>,
+    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        let mask = match &scores {
+            ScoresArray::F64(z) => {
+                let z = z.as_slice()?;
+                with_monitor(py, &self.inner, |m| m.update_many(z))?
+            }
+            ScoresArray::F32(z) => {
+                let z = z.as_slice()?;
+                with_monitor(py, &self.inner, |m| m.update_many(z))?
+            }
+        };
+        Ok(mask.into_pyarray(py))
+    }
+
+    /// Re-learn the threshold on the window now.
+    fn refit(&self, py: Python<'_>) -> PyResult<()> {
+        with_monitor(py, &self.inner, Monitor::refit)
+    }
+
+    fn status(&self, py: Python<'_>) -> PyResult<MonitorStatus> {
+        with_monitor(py, &self.inner, |m| Ok(monitor_status(m)))
+    }
+
+    /// The status and the refit history, read under one lock: `n_seen` at each
+    /// refit (int64), its threshold (float64) and its degree (None for no split).
+    fn history<'py>(&self, py: Python<'py>) -> PyResult<RawHistory<'py>> {
+        let (status, at, thresholds, degrees) = with_monitor(py, &self.inner, |m| {
+            let history = m.history();
+            // n_seen stays far below 2^63 (snapshots cap it at 2^62).
+            let at = history
+                .iter()
+                .map(|e| i64::try_from(e.at).unwrap_or(i64::MAX))
+                .collect::<Vec<_>>();
+            let thresholds = history.iter().map(|e| e.threshold).collect::<Vec<_>>();
+            let degrees = history.iter().map(|e| e.degree).collect::<Vec<_>>();
+            Ok((monitor_status(m), at, thresholds, degrees))
+        })?;
+        Ok((
+            status,
+            at.into_pyarray(py),
+            thresholds.into_pyarray(py),
+            degrees,
+        ))
+    }
+
+    /// The window in arrival order, oldest first (a new float64 array).
+    fn window_scores<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let scores = with_monitor(py, &self.inner, |m| Ok(m.window_scores()))?;
+        Ok(scores.into_pyarray(py))
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = with_monitor(py, &self.inner, |m| Ok(m.to_bytes()))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let monitor = detached(py, || Monitor::from_bytes(data))?;
+        Ok(PyMonitor {
+            inner: Mutex::new(monitor),
+        })
     }
 }
 
@@ -597,6 +812,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_py, m)?)?;
     m.add_class::<RawFit>()?;
     add_partial(m)?;
+    m.add_class::<PyMonitor>()?;
+    m.add_class::<MonitorStatus>()?;
+    m.add("MONITOR_MAX_WINDOW", crate::monitor::MAX_WINDOW)?;
+    m.add("MONITOR_HISTORY_LIMIT", crate::monitor::HISTORY_LIMIT)?;
     m.add("MAX_DEGREE_LIMIT", crate::polyfit::MAX_DEGREE_LIMIT)?;
     m.add("MIN_SCORES", threshold::MIN_SCORES)?;
     Ok(())

@@ -243,6 +243,17 @@ def test_lazy_outputs_equal_the_in_memory_ones(client: Client) -> None:
         )
     with pytest.raises(ValueError, match="degree"):
         result.fitted_curve(6)
+    n = expected.sorted_scores().size
+    ranks = np.array([0, 7, n // 2, n - 1])
+    for degree in (None, 2):
+        np.testing.assert_allclose(
+            result.fitted_curve(degree, ranks=ranks),
+            expected.fitted_curve(degree, ranks=ranks),
+            rtol=0,
+            atol=1e-9 * scale,
+        )
+    with pytest.raises(ValueError, match="ranks"):
+        result.fitted_curve(ranks=[n])
     np.testing.assert_array_equal(result.labels.compute(), expected.labels)
     got, want = result.to_dict(include_mask=True), expected.to_dict(include_mask=True)
     # The table's floats agree to rounding (assert_same checks them).
@@ -263,6 +274,30 @@ def test_mask_blocks_compare_in_float64_and_keep_ties() -> None:
     above = float(np.nextafter(float(low), 1.0))
     block = np.array([low, 1.0], dtype=np.float32)
     assert ltrend.dask._mask_block(block, above).tolist() == [False, True]
+
+
+def test_plot_draws_the_in_memory_figure(client: Client) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    z = l_shaped(3000, 13)
+    result = ltrend.dask.fit(da.from_array(z, chunks=700), bucket_size=500)
+    expected = ltrend.fit(z)
+    try:
+        got, want = result.plot(), expected.plot()
+        assert len(got.lines) == len(want.lines)
+        for mine, theirs in zip(got.lines, want.lines, strict=True):
+            np.testing.assert_array_equal(mine.get_xdata(), theirs.get_xdata())
+            np.testing.assert_allclose(
+                np.asarray(mine.get_ydata(), dtype=np.float64),
+                np.asarray(theirs.get_ydata(), dtype=np.float64),
+                rtol=1e-9,
+                atol=1e-12,
+            )
+        assert got.get_title() == want.get_title()
+    finally:
+        plt.close("all")
 
 
 def _split_at(z: npt.NDArray[np.float64], threshold: float) -> tuple[float, int]:

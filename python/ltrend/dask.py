@@ -564,8 +564,14 @@ class DaskResult(Result):
     distributed sort. Computing ``sorted_scores()`` shuffles every score once
     more; slice it first (``result.sorted_scores()[-1000:]`` reads one bucket's
     worth of output) or store it with ``dask.array.to_zarr``.
+    ``fitted_curve(degree, ranks=...)`` at chosen ranks is an ndarray, and
+    ``plot()`` draws the same figure as in memory, computing the sorted scores at
+    the drawn ranks (one more shuffle, all of it at once).
     :meth:`compute` gathers everything into an in-memory :class:`ltrend.Result`.
     """
+
+    # TODO(#7): keep the sorted scores at the drawn ranks from the exact fit's own
+    # shuffle, so that plot() needs no second one on data larger than the cluster.
 
     __slots__ = ("_bucket_counts", "_n_anomalies", "_scores", "_splitters")
 
@@ -643,22 +649,33 @@ class DaskResult(Result):
         ]
         return da.concatenate(parts)
 
-    def fitted_curve(self, degree: int | None = None) -> da.Array:
-        """The fitted polynomial of ``degree`` at every rank, as a lazy Dask array.
+    def fitted_curve(
+        self, degree: int | None = None, *, ranks: npt.ArrayLike | None = None
+    ) -> Any:
+        """The fitted polynomial of ``degree`` at the ranks of the sorted curve.
 
-        Chunked as :meth:`sorted_scores`; computed from the coefficients alone.
+        At every rank (the default): a lazy Dask array chunked as
+        :meth:`sorted_scores`. At the given ``ranks`` (integers in ``[0, n)``): an
+        ndarray, as :meth:`ltrend.Result.fitted_curve`. Either way computed from
+        the coefficients alone, with no pass over the scores.
         """
+        n = int(self._bucket_counts.sum())
         if degree is None:
             degree = self.degree if self.degree is not None else 1
         available = [row.degree for row in self.table]
         if degree not in available:
             raise ValueError(f"degree: must be one of {available}, got {degree}")
-        n = int(self._bucket_counts.sum())
-        ranks = da.arange(
-            n, chunks=(tuple(int(c) for c in self._bucket_counts),), dtype=np.float64
-        )
         coefficients = self._coefficients[degree - 1, : degree + 1]
-        return ranks.map_blocks(
+        if ranks is not None:
+            at = np.asarray(ranks)
+            if at.dtype.kind not in "iu" or (
+                at.size and (at.min() < 0 or at.max() >= n)
+            ):
+                raise ValueError(f"ranks: must be integers in [0, {n}), got {at!r}")
+            return _curve_block(at.astype(np.float64), n, self._center, coefficients)
+        chunks = (tuple(int(c) for c in self._bucket_counts),)
+        every = da.arange(n, chunks=chunks, dtype=np.float64)
+        return every.map_blocks(
             _curve_block, n, self._center, coefficients, dtype=np.float64
         )
 
