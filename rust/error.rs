@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::snapshot::SnapshotError;
+
 /// Everything a kernel can refuse, with the numbers a caller needs to fix the call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KernelError {
@@ -11,6 +13,21 @@ pub enum KernelError {
     NonFinite { count: usize, first_index: usize },
     /// `max_degree` outside `1..=MAX_DEGREE_LIMIT`.
     InvalidMaxDegree { got: usize, limit: usize },
+    /// A monitor option (`name`) outside `min..=max`.
+    OptionOutOfRange {
+        name: &'static str,
+        got: usize,
+        min: usize,
+        max: usize,
+    },
+    /// A method name the streaming monitor does not implement.
+    UnknownMethod { got: String },
+    /// The monitor has fewer scores in its window than a refit needs.
+    NotEnoughScores { needed: usize, got: usize },
+    /// Bytes that are not a complete, intact monitor snapshot.
+    Snapshot(SnapshotError),
+    /// Partial states that cannot be merged or finished (see `partial.rs`).
+    InvalidPartial { reason: String },
 }
 
 impl fmt::Display for KernelError {
@@ -28,6 +45,23 @@ impl fmt::Display for KernelError {
             KernelError::InvalidMaxDegree { got, limit } => {
                 write!(f, "max_degree: must be between 1 and {limit}, got {got}")
             }
+            KernelError::OptionOutOfRange {
+                name,
+                got,
+                min,
+                max,
+            } => write!(f, "{name}: must be between {min} and {max}, got {got}"),
+            KernelError::UnknownMethod { got } => write!(
+                f,
+                "method: the monitor implements {:?}, got {got:?}",
+                crate::monitor::Method::NAMES
+            ),
+            KernelError::NotEnoughScores { needed, got } => write!(
+                f,
+                "refit: the window holds {got} scores, fewer than min_scores = {needed}"
+            ),
+            KernelError::Snapshot(err) => write!(f, "snapshot: {err}"),
+            KernelError::InvalidPartial { reason } => write!(f, "partial state: {reason}"),
         }
     }
 }
@@ -51,5 +85,20 @@ mod tests {
         assert!(e.to_string().contains("at least 3"));
         let e = KernelError::InvalidMaxDegree { got: 0, limit: 10 };
         assert!(e.to_string().starts_with("max_degree:"));
+        let e = KernelError::OptionOutOfRange {
+            name: "window",
+            got: 2,
+            min: 3,
+            max: 9,
+        };
+        assert_eq!(e.to_string(), "window: must be between 3 and 9, got 2");
+        let e = KernelError::UnknownMethod { got: "x".into() };
+        assert!(e.to_string().starts_with("method:") && e.to_string().contains("paper"));
+        let e = KernelError::Snapshot(SnapshotError::BadMagic);
+        assert!(e.to_string().starts_with("snapshot:"));
+        let e = KernelError::InvalidPartial {
+            reason: "made for n = 5, not 6".into(),
+        };
+        assert_eq!(e.to_string(), "partial state: made for n = 5, not 6");
     }
 }

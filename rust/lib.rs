@@ -4,7 +4,10 @@
 //! lives in `python.rs`, compiled only with the `python` feature.
 
 pub mod error;
+pub mod monitor;
+pub mod partial;
 pub mod polyfit;
+pub mod snapshot;
 pub mod sort;
 pub mod threshold;
 pub mod variance;

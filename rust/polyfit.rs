@@ -88,6 +88,101 @@ fn gram_values(t: f64, recurrence: &[f64], out: &mut [f64]) {
     }
 }
 
+/// Call `kernel::<N>(args)` with the runtime term count `terms` (degree + 1, at
+/// most `MAX_DEGREE_LIMIT + 1`) as a const generic, so that the per-score loops
+/// run on fixed-size arrays the compiler unrolls and keeps in registers. The
+/// arithmetic is the same, in the same order, as with run-time lengths.
+macro_rules! with_terms {
+    ($terms:expr, $kernel:ident $(::<$($extra:tt),*>)? ($($arg:expr),* $(,)?)) => {
+        match $terms {
+            1 => $kernel::<1 $($(, $extra)*)?>($($arg),*),
+            2 => $kernel::<2 $($(, $extra)*)?>($($arg),*),
+            3 => $kernel::<3 $($(, $extra)*)?>($($arg),*),
+            4 => $kernel::<4 $($(, $extra)*)?>($($arg),*),
+            5 => $kernel::<5 $($(, $extra)*)?>($($arg),*),
+            6 => $kernel::<6 $($(, $extra)*)?>($($arg),*),
+            7 => $kernel::<7 $($(, $extra)*)?>($($arg),*),
+            8 => $kernel::<8 $($(, $extra)*)?>($($arg),*),
+            9 => $kernel::<9 $($(, $extra)*)?>($($arg),*),
+            10 => $kernel::<10 $($(, $extra)*)?>($($arg),*),
+            _ => $kernel::<{ MAX_DEGREE_LIMIT + 1 } $($(, $extra)*)?>($($arg),*),
+        }
+    };
+}
+
+/// [`gram_values`] for a fixed number of terms `N`.
+#[inline(always)]
+fn gram_fixed<const N: usize>(t: f64, recurrence: &[f64; N]) -> [f64; N] {
+    let mut out = [0.0; N];
+    out[0] = 1.0;
+    if N > 1 {
+        out[1] = t;
+    }
+    for k in 1..N.saturating_sub(1) {
+        out[k + 1] = t * out[k] - recurrence[k] * out[k - 1];
+    }
+    out
+}
+
+/// The first `N` entries of `values`, as an array (zeros past its end).
+#[inline]
+fn head<const N: usize>(values: &[f64]) -> [f64; N] {
+    let mut out = [0.0; N];
+    for (o, v) in out.iter_mut().zip(values) {
+        *o = *v;
+    }
+    out
+}
+
+/// `totals[k] += sum_i (s[i] - center) p_k(t_i)` for `k < N`, in blocks of
+/// [`SUM_BLOCK`] scores.
+fn projections<const N: usize, T: Score>(
+    sorted: &[T],
+    center: f64,
+    recurrence: &[f64],
+    totals: &mut [f64],
+) {
+    let n = sorted.len();
+    let recurrence: [f64; N] = head(recurrence);
+    for (block_index, block) in sorted.chunks(SUM_BLOCK).enumerate() {
+        let mut partial = [0.0f64; N];
+        let base = block_index * SUM_BLOCK;
+        for (j, z) in block.iter().enumerate() {
+            let y = z.to_f64() - center;
+            let p = gram_fixed(abscissa(base + j, n), &recurrence);
+            for (acc, pk) in partial.iter_mut().zip(p) {
+                *acc += y * pk;
+            }
+        }
+        for (total, part) in totals.iter_mut().zip(partial) {
+            *total += part;
+        }
+    }
+}
+
+/// `maxima[k] = max over i of sum_{j <= k} c_j p_j(t_i)` for `k < N`.
+fn running_maxima<const N: usize>(
+    n: usize,
+    coefficients: &[f64],
+    recurrence: &[f64],
+    maxima: &mut [f64],
+) {
+    let recurrence: [f64; N] = head(recurrence);
+    let coefficients: [f64; N] = head(coefficients);
+    let mut best = [f64::NEG_INFINITY; N];
+    for i in 0..n {
+        let p = gram_fixed(abscissa(i, n), &recurrence);
+        let mut fitted = 0.0;
+        for ((max, c), pk) in best.iter_mut().zip(coefficients).zip(p) {
+            fitted += c * pk;
+            *max = max.max(fitted);
+        }
+    }
+    for (m, b) in maxima.iter_mut().zip(best) {
+        *m = b;
+    }
+}
+
 impl GramFit {
     /// Fit polynomials of every degree `0..=max_degree` to `(i, sorted[i])` by least squares.
     ///
@@ -129,22 +224,10 @@ impl GramFit {
         let center = sorted[n / 2].to_f64();
         let recurrence = recurrence_constants(n, max_degree);
         let mut totals = [0.0f64; MAX_DEGREE_LIMIT + 1];
-        let mut values = [0.0f64; MAX_DEGREE_LIMIT + 1];
-        let values = &mut values[..=max_degree];
-        for (block_index, block) in sorted.chunks(SUM_BLOCK).enumerate() {
-            let mut partial = [0.0f64; MAX_DEGREE_LIMIT + 1];
-            let base = block_index * SUM_BLOCK;
-            for (j, z) in block.iter().enumerate() {
-                let y = z.to_f64() - center;
-                gram_values(abscissa(base + j, n), &recurrence, values);
-                for (acc, p) in partial.iter_mut().zip(values.iter()) {
-                    *acc += y * p;
-                }
-            }
-            for (total, part) in totals.iter_mut().zip(partial) {
-                *total += part;
-            }
-        }
+        with_terms!(
+            max_degree + 1,
+            projections::<_>(sorted, center, &recurrence, &mut totals)
+        );
         let mut coefficients = Vec::with_capacity(max_degree + 1);
         let mut norm = n as f64;
         for (k, &total) in totals[..=max_degree].iter().enumerate() {
@@ -175,19 +258,12 @@ impl GramFit {
     /// One pass over the ranks; the scores themselves are not read again.
     pub fn fitted_maxima(&self) -> Vec<f64> {
         let degree = self.max_degree();
-        let mut maxima = vec![f64::NEG_INFINITY; degree + 1];
-        let mut values = [0.0f64; MAX_DEGREE_LIMIT + 1];
-        let values = &mut values[..=degree];
-        for i in 0..self.n {
-            gram_values(abscissa(i, self.n), &self.recurrence, values);
-            let mut fitted = 0.0;
-            for ((max, c), p) in maxima.iter_mut().zip(&self.coefficients).zip(values.iter()) {
-                fitted += c * p;
-                *max = max.max(fitted);
-            }
-        }
-        maxima.remove(0);
-        maxima.iter().map(|m| m + self.center).collect()
+        let mut maxima = [f64::NEG_INFINITY; MAX_DEGREE_LIMIT + 1];
+        with_terms!(
+            degree + 1,
+            running_maxima(self.n, &self.coefficients, &self.recurrence, &mut maxima)
+        );
+        maxima[1..=degree].iter().map(|m| m + self.center).collect()
     }
 
     /// The fitted values of one degree at every rank 0..n (for tests and plotting).
@@ -244,6 +320,103 @@ impl GramFit {
             previous = std::mem::replace(&mut current, next);
         }
         result
+    }
+}
+
+/// Add to `totals[k]` the projections `sum_r y(r) p_k(t_r)`, k = 0..totals.len(), over
+/// the global ranks `offset..offset + len` of a curve of `n` points.
+///
+/// `y(r)` is the curve's value at rank `r` minus the origin. Blocks follow the same
+/// global grid of [`SUM_BLOCK`] ranks as [`GramFit::new`], so a run that covers whole
+/// blocks adds the very block sums of the in-memory fit; only the order in which
+/// block sums join the totals differs.
+pub(crate) fn add_rank_projections<F: Fn(usize) -> f64>(
+    n: usize,
+    offset: usize,
+    len: usize,
+    y: F,
+    totals: &mut [f64],
+) {
+    let max_degree = totals.len().saturating_sub(1);
+    let recurrence = recurrence_constants(n, max_degree);
+    let mut values = [0.0f64; MAX_DEGREE_LIMIT + 1];
+    let values = &mut values[..=max_degree];
+    let end = offset + len;
+    let mut start = offset;
+    while start < end {
+        let block_end = ((start / SUM_BLOCK + 1) * SUM_BLOCK).min(end);
+        let mut partial = [0.0f64; MAX_DEGREE_LIMIT + 1];
+        for rank in start..block_end {
+            let yr = y(rank);
+            gram_values(abscissa(rank, n), &recurrence, values);
+            for (acc, p) in partial.iter_mut().zip(values.iter()) {
+                *acc += yr * p;
+            }
+        }
+        for (total, part) in totals.iter_mut().zip(partial) {
+            *total += part;
+        }
+        start = block_end;
+    }
+}
+
+impl GramFit {
+    /// The fits of every degree `0..=sums.len() - 1` from projection sums gathered
+    /// elsewhere, for example added up over the buckets of a distributed sort.
+    ///
+    /// ```text
+    /// sums[k] = sum over i in 0..n of (s[i] - center) p_k(t_i)
+    /// a_k     = sums[k] / ||p_k||^2,   ||p_0||^2 = n,   ||p_k||^2 = b_k ||p_{k-1}||^2
+    /// ```
+    ///
+    /// Given the sums of [`GramFit::new`] this is the same fit.
+    ///
+    /// # Errors
+    /// As [`GramFit::new`], with `max_degree = sums.len() - 1`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::polyfit::GramFit;
+    /// // Degree 1 on 4 points: p_0 = 1 and p_1 = t = -1, -1/3, 1/3, 1; center 5.
+    /// let y = [1.0, 3.0, 5.0, 7.0];
+    /// let t = [-1.0, -1.0 / 3.0, 1.0 / 3.0, 1.0];
+    /// let sums = [
+    ///     y.iter().map(|v| v - 5.0).sum::<f64>(),
+    ///     y.iter().zip(t).map(|(v, t)| (v - 5.0) * t).sum::<f64>(),
+    /// ];
+    /// let fit = GramFit::from_projections(4, 5.0, &sums).unwrap();
+    /// let yhat = fit.fitted_values(1);
+    /// assert!(yhat.iter().zip(y).all(|(a, b)| (a - b).abs() < 1e-12));
+    /// ```
+    pub fn from_projections(n: usize, center: f64, sums: &[f64]) -> Result<GramFit, KernelError> {
+        let max_degree = sums.len().saturating_sub(1);
+        if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
+            return Err(KernelError::InvalidMaxDegree {
+                got: max_degree,
+                limit: MAX_DEGREE_LIMIT,
+            });
+        }
+        if n < max_degree + 2 {
+            return Err(KernelError::TooFewScores {
+                needed: max_degree + 2,
+                got: n,
+            });
+        }
+        let recurrence = recurrence_constants(n, max_degree);
+        let mut coefficients = Vec::with_capacity(max_degree + 1);
+        let mut norm = n as f64;
+        for (k, &total) in sums.iter().enumerate() {
+            if k > 0 {
+                norm *= recurrence[k];
+            }
+            coefficients.push(total / norm);
+        }
+        Ok(GramFit {
+            n,
+            center,
+            coefficients,
+            recurrence,
+        })
     }
 }
 
@@ -702,6 +875,27 @@ mod tests {
                 .into_iter()
                 .fold(f64::NEG_INFINITY, f64::max);
             assert!((maxima[degree - 1] - expected).abs() <= 1e-12 * expected.abs());
+        }
+    }
+
+    #[test]
+    fn fixed_size_kernels_match_the_run_time_loops_at_every_degree() {
+        // fitted_values runs the run-time-length recurrence; the fixed-size kernels
+        // must give the same numbers bit for bit (same operations, same order).
+        let y: Vec<f64> = (0..157)
+            .map(|i| f64::from(i % 13) * 0.1 + (f64::from(i) / 40.0).exp())
+            .collect();
+        for max_degree in 1..=MAX_DEGREE_LIMIT {
+            let fit = GramFit::new(&y, max_degree).unwrap();
+            let maxima = fit.fitted_maxima();
+            assert_eq!(maxima.len(), max_degree);
+            for degree in 1..=max_degree {
+                let expected = fit
+                    .fitted_values(degree)
+                    .into_iter()
+                    .fold(f64::NEG_INFINITY, f64::max);
+                assert_eq!(maxima[degree - 1], expected, "degree {degree}");
+            }
         }
     }
 

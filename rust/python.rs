@@ -1,14 +1,19 @@
 //! The Python seam: thin wrappers that parse arguments, call a kernel with the GIL
 //! released, and convert the result. No method logic lives here.
 
+use std::sync::Mutex;
+
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PySlice;
+use pyo3::types::{PyBytes, PySlice, PyType};
 
 use crate::error::KernelError;
-use crate::sort::{count_non_finite, finite_bounds, NanPolicy, Score};
+use crate::monitor::{Method, Monitor, MonitorConfig};
+use crate::partial::{ProjectionState, ScanState, SegmentMoments};
+use crate::sort::{count_non_finite, finite_bounds, sorted_finite, NanPolicy, Score};
 use crate::threshold::{self, CurveFit, LTrendFit};
+use crate::variance::Moments;
 
 impl From<KernelError> for PyErr {
     fn from(err: KernelError) -> PyErr {
@@ -285,11 +290,657 @@ fn fit_sorted_py(
     }
 }
 
+/// The streaming monitor, behind a lock: every call holds it for its whole duration,
+/// so each batch is applied atomically and no update is lost between threads.
+#[pyclass(name = "Monitor", frozen, module = "ltrend._core")]
+struct PyMonitor {
+    inner: Mutex<Monitor>,
+}
+
+/// Run `work` on the locked monitor with the GIL released, mapping its errors.
+/// The lock is taken only while detached, so a thread waiting for it never holds
+/// the GIL that the holder may need (no lock-order deadlock).
+fn with_monitor<T, F>(py: Python<'_>, monitor: &Mutex<Monitor>, work: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&mut Monitor) -> Result<T, KernelError> + Send,
+{
+    py.detach(|| {
+        let mut guard = monitor.lock().map_err(|_| {
+            PyRuntimeError::new_err(
+                "monitor: an earlier call panicked while updating it (a bug in ltrend); \
+                 restore it from a snapshot",
+            )
+        })?;
+        work(&mut guard).map_err(PyErr::from)
+    })
+}
+
+/// One consistent view of a monitor, taken under its lock.
+#[pyclass(frozen, module = "ltrend._core")]
+struct MonitorStatus {
+    #[pyo3(get)]
+    threshold: Option<f64>,
+    #[pyo3(get)]
+    degree: Option<usize>,
+    #[pyo3(get)]
+    last_refit: Option<u64>,
+    #[pyo3(get)]
+    refit_size: Option<usize>,
+    #[pyo3(get)]
+    refit_anomalies: Option<usize>,
+    #[pyo3(get)]
+    n_refits: u64,
+    #[pyo3(get)]
+    n_seen: u64,
+    #[pyo3(get)]
+    n_flagged: u64,
+    #[pyo3(get)]
+    n_omitted: u64,
+    #[pyo3(get)]
+    n_window: usize,
+    #[pyo3(get)]
+    since_refit: usize,
+    /// The last refit's table: (degree, threshold, compactness, count) per degree.
+    #[pyo3(get)]
+    table: Vec<(usize, f64, f64, usize)>,
+    #[pyo3(get)]
+    window: usize,
+    #[pyo3(get)]
+    refit_every: usize,
+    #[pyo3(get)]
+    min_scores: usize,
+    #[pyo3(get)]
+    max_degree: usize,
+    #[pyo3(get)]
+    nan_policy: &'static str,
+    #[pyo3(get)]
+    method: &'static str,
+}
+
+fn monitor_status(monitor: &Monitor) -> MonitorStatus {
+    let config = monitor.config();
+    let last = monitor.last_refit();
+    MonitorStatus {
+        threshold: monitor.threshold(),
+        degree: last.and_then(|r| r.degree),
+        last_refit: last.map(|r| r.at),
+        refit_size: last.map(|r| r.n_scores),
+        refit_anomalies: last.map(|r| r.n_anomalies),
+        n_refits: monitor.n_refits(),
+        n_seen: monitor.n_seen(),
+        n_flagged: monitor.n_flagged(),
+        n_omitted: monitor.n_omitted(),
+        n_window: monitor.len(),
+        since_refit: monitor.since_refit(),
+        table: last
+            .map(|r| {
+                r.rows
+                    .iter()
+                    .map(|row| (row.degree, row.threshold, row.compactness, row.n_anomalies))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        window: config.window,
+        refit_every: config.refit_every,
+        min_scores: config.min_scores,
+        max_degree: config.max_degree,
+        nan_policy: match config.nan_policy {
+            NanPolicy::Raise => "raise",
+            NanPolicy::Omit => "omit",
+        },
+        method: config.method.name(),
+    }
+}
+
+/// What `Monitor.history()` returns: the status, then `n_seen`, threshold and
+/// degree at each refit of the history.
+type RawHistory<'py> = (
+    MonitorStatus,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Vec<Option<usize>>,
+);
+
+#[pymethods]
+impl PyMonitor {
+    #[new]
+    #[pyo3(signature = (*, window, refit_every, min_scores, max_degree, nan_policy, method))]
+    fn new(
+        window: usize,
+        refit_every: usize,
+        min_scores: usize,
+        max_degree: usize,
+        nan_policy: &str,
+        method: &str,
+    ) -> PyResult<Self> {
+        let config = MonitorConfig {
+            window,
+            refit_every,
+            min_scores,
+            max_degree,
+            nan_policy: parse_nan_policy(nan_policy)?,
+            method: Method::from_name(method)?,
+        };
+        Ok(PyMonitor {
+            inner: Mutex::new(Monitor::new(config)?),
+        })
+    }
+
+    /// Judge one score, then add it to the window.
+    fn update(&self, py: Python<'_>, score: f64) -> PyResult<bool> {
+        with_monitor(py, &self.inner, |m| m.update(score))
+    }
+
+    /// Judge a batch in order; returns the anomaly mask.
+    fn update_many<'py>(
+        &self,
+        py: Python<'py>,
+        scores: ScoresArray<'py>,
+    ) -> PyResult<Bound<'py, PyArray1<bool>>> {
+        let mask = match &scores {
+            ScoresArray::F64(z) => {
+                let z = z.as_slice()?;
+                with_monitor(py, &self.inner, |m| m.update_many(z))?
+            }
+            ScoresArray::F32(z) => {
+                let z = z.as_slice()?;
+                with_monitor(py, &self.inner, |m| m.update_many(z))?
+            }
+        };
+        Ok(mask.into_pyarray(py))
+    }
+
+    /// Re-learn the threshold on the window now.
+    fn refit(&self, py: Python<'_>) -> PyResult<()> {
+        with_monitor(py, &self.inner, Monitor::refit)
+    }
+
+    fn status(&self, py: Python<'_>) -> PyResult<MonitorStatus> {
+        with_monitor(py, &self.inner, |m| Ok(monitor_status(m)))
+    }
+
+    /// The status and the refit history, read under one lock: `n_seen` at each
+    /// refit (int64), its threshold (float64) and its degree (None for no split).
+    fn history<'py>(&self, py: Python<'py>) -> PyResult<RawHistory<'py>> {
+        let (status, at, thresholds, degrees) = with_monitor(py, &self.inner, |m| {
+            let history = m.history();
+            // n_seen stays far below 2^63 (snapshots cap it at 2^62).
+            let at = history
+                .iter()
+                .map(|e| i64::try_from(e.at).unwrap_or(i64::MAX))
+                .collect::<Vec<_>>();
+            let thresholds = history.iter().map(|e| e.threshold).collect::<Vec<_>>();
+            let degrees = history.iter().map(|e| e.degree).collect::<Vec<_>>();
+            Ok((monitor_status(m), at, thresholds, degrees))
+        })?;
+        Ok((
+            status,
+            at.into_pyarray(py),
+            thresholds.into_pyarray(py),
+            degrees,
+        ))
+    }
+
+    /// The window in arrival order, oldest first (a new float64 array).
+    fn window_scores<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let scores = with_monitor(py, &self.inner, |m| Ok(m.window_scores()))?;
+        Ok(scores.into_pyarray(py))
+    }
+
+    fn to_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = with_monitor(py, &self.inner, |m| Ok(m.to_bytes()))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &[u8]) -> PyResult<Self> {
+        let monitor = detached(py, || Monitor::from_bytes(data))?;
+        Ok(PyMonitor {
+            inner: Mutex::new(monitor),
+        })
+    }
+}
+
+// ---- Partial states for distributed fits (ltrend.dask) -------------------------
+//
+// Each state pickles as its class and fields (`__reduce__`), so Dask can move it
+// between processes; merging and finishing run in Rust.
+
+fn moments_from_fields(
+    counts: Vec<usize>,
+    means: Vec<f64>,
+    m2s: Vec<f64>,
+) -> PyResult<Vec<Moments>> {
+    if counts.len() != means.len() || counts.len() != m2s.len() {
+        return Err(PyValueError::new_err(format!(
+            "SegmentMoments: counts, means and m2s must have one length, got {}, {} and {}",
+            counts.len(),
+            means.len(),
+            m2s.len()
+        )));
+    }
+    Ok(counts
+        .into_iter()
+        .zip(means.into_iter().zip(m2s))
+        .map(|(count, (mean, m2))| Moments { count, mean, m2 })
+        .collect())
+}
+
+/// Counts of a chunk of scores and the global index of its first non-finite score.
+#[pyclass(name = "ScanState", frozen, module = "ltrend._core")]
+struct PyScanState {
+    inner: ScanState,
+}
+
+#[pymethods]
+impl PyScanState {
+    #[new]
+    fn new(n_scores: usize, n_finite: usize, first_non_finite: Option<usize>) -> PyResult<Self> {
+        if n_finite > n_scores || first_non_finite.is_some() == (n_finite == n_scores) {
+            return Err(PyValueError::new_err(format!(
+                "ScanState: inconsistent fields ({n_scores}, {n_finite}, {first_non_finite:?})"
+            )));
+        }
+        Ok(PyScanState {
+            inner: ScanState {
+                n_scores,
+                n_finite,
+                first_non_finite,
+            },
+        })
+    }
+
+    #[getter]
+    fn n_scores(&self) -> usize {
+        self.inner.n_scores
+    }
+
+    #[getter]
+    fn n_finite(&self) -> usize {
+        self.inner.n_finite
+    }
+
+    #[getter]
+    fn first_non_finite(&self) -> Option<usize> {
+        self.inner.first_non_finite
+    }
+
+    fn merge(&self, other: PyRef<'_, Self>) -> Self {
+        PyScanState {
+            inner: self.inner.merge(other.inner),
+        }
+    }
+
+    /// The number of finite scores, or the in-memory fit's error.
+    fn finish(&self, nan_policy: &str) -> PyResult<usize> {
+        Ok(self.inner.finish(parse_nan_policy(nan_policy)?)?)
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (Bound<'py, PyType>, (usize, usize, Option<usize>)) {
+        let s = slf.get().inner;
+        (slf.get_type(), (s.n_scores, s.n_finite, s.first_non_finite))
+    }
+}
+
+/// Projection sums of part of the sorted curve.
+#[pyclass(name = "ProjectionState", frozen, module = "ltrend._core")]
+struct PyProjectionState {
+    inner: ProjectionState,
+}
+
+#[pymethods]
+impl PyProjectionState {
+    #[new]
+    fn new(n: usize, origin: f64, count: usize, sums: Vec<f64>) -> Self {
+        PyProjectionState {
+            inner: ProjectionState {
+                n,
+                origin,
+                count,
+                sums,
+            },
+        }
+    }
+
+    #[getter]
+    fn n(&self) -> usize {
+        self.inner.n
+    }
+
+    #[getter]
+    fn origin(&self) -> f64 {
+        self.inner.origin
+    }
+
+    #[getter]
+    fn count(&self) -> usize {
+        self.inner.count
+    }
+
+    #[getter]
+    fn sums<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.inner.sums.clone().into_pyarray(py)
+    }
+
+    fn merge(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
+        Ok(PyProjectionState {
+            inner: self.inner.merge(&other.inner)?,
+        })
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (Bound<'py, PyType>, (usize, f64, usize, Vec<f64>)) {
+        let s = &slf.get().inner;
+        (slf.get_type(), (s.n, s.origin, s.count, s.sums.clone()))
+    }
+}
+
+/// (count, mean, M2) of the scores in each segment.
+#[pyclass(name = "SegmentMoments", frozen, module = "ltrend._core")]
+struct PySegmentMoments {
+    inner: SegmentMoments,
+}
+
+#[pymethods]
+impl PySegmentMoments {
+    #[new]
+    fn new(
+        origin: f64,
+        edges: Vec<f64>,
+        counts: Vec<usize>,
+        means: Vec<f64>,
+        m2s: Vec<f64>,
+    ) -> PyResult<Self> {
+        let segments = moments_from_fields(counts, means, m2s)?;
+        if !edges.is_empty() && edges.len() + 1 != segments.len() {
+            return Err(PyValueError::new_err(format!(
+                "SegmentMoments: {} edges need {} segments, got {}",
+                edges.len(),
+                edges.len() + 1,
+                segments.len()
+            )));
+        }
+        Ok(PySegmentMoments {
+            inner: SegmentMoments {
+                origin,
+                edges,
+                segments,
+            },
+        })
+    }
+
+    #[getter]
+    fn origin(&self) -> f64 {
+        self.inner.origin
+    }
+
+    #[getter]
+    fn edges<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.inner.edges.clone().into_pyarray(py)
+    }
+
+    #[getter]
+    fn counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        let counts: Vec<u64> = self.inner.segments.iter().map(|m| m.count as u64).collect();
+        counts.into_pyarray(py)
+    }
+
+    #[getter]
+    fn means<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        let means: Vec<f64> = self.inner.segments.iter().map(|m| m.mean).collect();
+        means.into_pyarray(py)
+    }
+
+    #[getter]
+    fn m2s<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        let m2s: Vec<f64> = self.inner.segments.iter().map(|m| m.m2).collect();
+        m2s.into_pyarray(py)
+    }
+
+    fn merge(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
+        Ok(PySegmentMoments {
+            inner: self.inner.merge(&other.inner)?,
+        })
+    }
+
+    #[allow(
+        clippy::type_complexity,
+        reason = "__reduce__ returns the constructor's arguments as one tuple"
+    )]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (
+        Bound<'py, PyType>,
+        (f64, Vec<f64>, Vec<usize>, Vec<f64>, Vec<f64>),
+    ) {
+        let s = &slf.get().inner;
+        let segments = &s.segments;
+        (
+            slf.get_type(),
+            (
+                s.origin,
+                s.edges.clone(),
+                segments.iter().map(|m| m.count).collect(),
+                segments.iter().map(|m| m.mean).collect(),
+                segments.iter().map(|m| m.m2).collect(),
+            ),
+        )
+    }
+}
+
+/// The scan state of a chunk whose first score has global index `start`.
+#[pyfunction(name = "scan")]
+#[pyo3(signature = (values, *, start))]
+fn scan_py(py: Python<'_>, values: ScoresArray<'_>, start: usize) -> PyResult<PyScanState> {
+    let inner = match &values {
+        ScoresArray::F64(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(ScanState::of_chunk(z, start)))?
+        }
+        ScoresArray::F32(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(ScanState::of_chunk(z, start)))?
+        }
+    };
+    Ok(PyScanState { inner })
+}
+
+fn project_sorted_typed<T: Score>(
+    py: Python<'_>,
+    values: &[T],
+    offset: usize,
+    n: usize,
+    origin: f64,
+    max_degree: usize,
+    probes: &[usize],
+) -> PyResult<(ProjectionState, Vec<f64>)> {
+    detached(py, || {
+        let sorted = sorted_finite(values, NanPolicy::Omit)?.values;
+        let state = ProjectionState::of_sorted(&sorted, offset, n, origin, max_degree)?;
+        let picked = probes
+            .iter()
+            .map(|&p| {
+                sorted
+                    .get(p)
+                    .map(|z| z.to_f64())
+                    .ok_or_else(|| KernelError::InvalidPartial {
+                        reason: format!("probe {p} past the {} sorted scores", sorted.len()),
+                    })
+            })
+            .collect::<Result<Vec<f64>, KernelError>>()?;
+        Ok((state, picked))
+    })
+}
+
+/// Sort one bucket's finite scores and project them, as global ranks
+/// `offset..offset + len` of `n`; also return the sorted values at `probes`.
+#[pyfunction(name = "project_sorted")]
+#[pyo3(signature = (values, *, offset, n, origin, max_degree, probes))]
+fn project_sorted_py<'py>(
+    py: Python<'py>,
+    values: ScoresArray<'py>,
+    offset: usize,
+    n: usize,
+    origin: f64,
+    max_degree: usize,
+    probes: Vec<usize>,
+) -> PyResult<(PyProjectionState, Bound<'py, PyArray1<f64>>)> {
+    let (inner, picked) = match &values {
+        ScoresArray::F64(z) => {
+            project_sorted_typed(py, z.as_slice()?, offset, n, origin, max_degree, &probes)?
+        }
+        ScoresArray::F32(z) => {
+            project_sorted_typed(py, z.as_slice()?, offset, n, origin, max_degree, &probes)?
+        }
+    };
+    Ok((PyProjectionState { inner }, picked.into_pyarray(py)))
+}
+
+/// Approximate projections from the moments of consecutive histogram bins.
+#[pyfunction(name = "project_bins")]
+#[pyo3(signature = (bins, *, max_degree))]
+fn project_bins_py(
+    py: Python<'_>,
+    bins: PyRef<'_, PySegmentMoments>,
+    max_degree: usize,
+) -> PyResult<PyProjectionState> {
+    let bins = &bins.inner;
+    let inner = detached(py, || ProjectionState::of_bins(bins, max_degree))?;
+    Ok(PyProjectionState { inner })
+}
+
+/// Candidate thresholds (degrees 1..) and power coefficients (row d-1: degree d,
+/// ascending, zero-padded) from projections of the whole curve, about `center`.
+#[pyfunction(name = "fit_projection")]
+#[pyo3(signature = (state, *, center))]
+#[allow(
+    clippy::type_complexity,
+    reason = "a pair of arrays, unpacked by ltrend.dask"
+)]
+fn fit_projection_py<'py>(
+    py: Python<'py>,
+    state: PyRef<'_, PyProjectionState>,
+    center: f64,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+    let state = &state.inner;
+    let (thresholds, coefficients) = detached(py, || {
+        let fits = state.fit(center)?;
+        let top = fits.max_degree();
+        let mut rows = vec![vec![0.0; top + 1]; top];
+        for (degree, row) in (1..=top).zip(rows.iter_mut()) {
+            for (slot, c) in row.iter_mut().zip(fits.power_coefficients(degree)) {
+                *slot = c;
+            }
+        }
+        Ok((fits.fitted_maxima(), rows))
+    })?;
+    let coefficients =
+        PyArray2::from_vec2(py, &coefficients).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok((thresholds.into_pyarray(py), coefficients))
+}
+
+/// Moments of consecutive runs `sorted[bounds[j]:bounds[j + 1]]` of ascending scores.
+#[pyfunction(name = "run_moments")]
+#[pyo3(signature = (sorted, bounds, *, origin))]
+fn run_moments_py(
+    py: Python<'_>,
+    sorted: ScoresArray<'_>,
+    bounds: PyReadonlyArray1<'_, u64>,
+    origin: f64,
+) -> PyResult<PySegmentMoments> {
+    let bounds: Vec<usize> = bounds.as_slice()?.iter().map(|&b| b as usize).collect();
+    let inner = match &sorted {
+        ScoresArray::F64(z) => {
+            let z = z.as_slice()?;
+            detached(py, || SegmentMoments::of_sorted_runs(z, &bounds, origin))?
+        }
+        ScoresArray::F32(z) => {
+            let z = z.as_slice()?;
+            detached(py, || SegmentMoments::of_sorted_runs(z, &bounds, origin))?
+        }
+    };
+    Ok(PySegmentMoments { inner })
+}
+
+/// Moments of the finite scores below, between and above the thresholds.
+#[pyfunction(name = "split_moments")]
+#[pyo3(signature = (values, *, thresholds, origin))]
+fn split_moments_py(
+    py: Python<'_>,
+    values: ScoresArray<'_>,
+    thresholds: Vec<f64>,
+    origin: f64,
+) -> PyResult<PySegmentMoments> {
+    let inner = match &values {
+        ScoresArray::F64(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(SegmentMoments::of_split(z, &thresholds, origin)))?
+        }
+        ScoresArray::F32(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(SegmentMoments::of_split(z, &thresholds, origin)))?
+        }
+    };
+    Ok(PySegmentMoments { inner })
+}
+
+/// Per degree: compactness and anomaly count of the split at each threshold, and
+/// the chosen degree (None when no degree is a candidate).
+#[pyfunction(name = "split_table")]
+#[pyo3(signature = (state, *, thresholds))]
+#[allow(
+    clippy::type_complexity,
+    reason = "two arrays and the degree, unpacked by ltrend.dask"
+)]
+fn split_table_py<'py>(
+    py: Python<'py>,
+    state: PyRef<'_, PySegmentMoments>,
+    thresholds: Vec<f64>,
+) -> PyResult<(
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u64>>,
+    Option<usize>,
+)> {
+    let rows = state.inner.rows(&thresholds)?;
+    let chosen = threshold::choose_degree(&rows).map(|r| r.degree);
+    let compactness: Vec<f64> = rows.iter().map(|r| r.compactness).collect();
+    let counts: Vec<u64> = rows.iter().map(|r| r.n_anomalies as u64).collect();
+    Ok((
+        compactness.into_pyarray(py),
+        counts.into_pyarray(py),
+        chosen,
+    ))
+}
+
+/// Register the partial-state API on the module.
+fn add_partial(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyScanState>()?;
+    m.add_class::<PyProjectionState>()?;
+    m.add_class::<PySegmentMoments>()?;
+    m.add_function(wrap_pyfunction!(scan_py, m)?)?;
+    m.add_function(wrap_pyfunction!(project_sorted_py, m)?)?;
+    m.add_function(wrap_pyfunction!(project_bins_py, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_projection_py, m)?)?;
+    m.add_function(wrap_pyfunction!(run_moments_py, m)?)?;
+    m.add_function(wrap_pyfunction!(split_moments_py, m)?)?;
+    m.add_function(wrap_pyfunction!(split_table_py, m)?)?;
+    Ok(())
+}
+
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_py, m)?)?;
     m.add_function(wrap_pyfunction!(fit_sorted_py, m)?)?;
     m.add_class::<RawFit>()?;
+    add_partial(m)?;
+    m.add_class::<PyMonitor>()?;
+    m.add_class::<MonitorStatus>()?;
+    m.add("MONITOR_MAX_WINDOW", crate::monitor::MAX_WINDOW)?;
+    m.add("MONITOR_HISTORY_LIMIT", crate::monitor::HISTORY_LIMIT)?;
     m.add("MAX_DEGREE_LIMIT", crate::polyfit::MAX_DEGREE_LIMIT)?;
     m.add("MIN_SCORES", threshold::MIN_SCORES)?;
     Ok(())

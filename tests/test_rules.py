@@ -105,10 +105,9 @@ def test_compactness_is_the_papers_ratio(scores: npt.NDArray[np.float64]) -> Non
         elif np.ptp(normal) == 0:
             assert row.compactness == math.inf
         else:
-            # A constant side has variance 0 exactly (METHOD.md); np.var can leave
-            # rounding noise there (three times 999.999 gives 1.3e-26).
-            var_a = 0.0 if np.ptp(anomalous) == 0 else np.var(anomalous)
-            expected = (var_a / anomalous.size) / (np.var(normal) / normal.size)
+            # A constant side has variance exactly 0 (np.var may leave ~1e-30).
+            var_anomalous = 0.0 if np.ptp(anomalous) == 0 else np.var(anomalous)
+            expected = (var_anomalous / anomalous.size) / (np.var(normal) / normal.size)
             assert row.compactness == pytest.approx(expected, rel=1e-7, abs=1e-300)
 
 

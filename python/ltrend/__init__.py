@@ -13,7 +13,7 @@ polynomials to that sorted curve and reads the threshold off the corner.
 
 from __future__ import annotations
 
-from typing import SupportsIndex
+from typing import TYPE_CHECKING, Any, SupportsIndex
 
 import numpy.typing as _npt
 
@@ -23,10 +23,17 @@ from ltrend._peel import DEFAULT_FENCE, DEFAULT_MAX_ROUNDS, PeelResult, Round
 from ltrend._peel import peel_with as _peel_with
 from ltrend._result import DegreeRow, Result
 from ltrend._validation import METHODS, NanPolicy
+from ltrend.monitor import Monitor, MonitorStatus
+
+if TYPE_CHECKING:
+    from ltrend.sklearn import LTrendThreshold
 
 __all__ = [
     "METHODS",
     "DegreeRow",
+    "LTrendThreshold",
+    "Monitor",
+    "MonitorStatus",
     "PeelResult",
     "Result",
     "Round",
@@ -35,6 +42,16 @@ __all__ = [
     "reference",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # LTrendThreshold needs scikit-learn; import it only when asked for, so that
+    # `import ltrend` works without scikit-learn.
+    if name == "LTrendThreshold":
+        from ltrend.sklearn import LTrendThreshold
+
+        return LTrendThreshold
+    raise AttributeError(f"module 'ltrend' has no attribute {name!r}")
 
 
 def peel(

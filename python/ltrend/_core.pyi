@@ -5,7 +5,27 @@ from typing import final
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["MAX_DEGREE_LIMIT", "MIN_SCORES", "RawFit", "fit", "fit_sorted"]
+__all__ = [
+    "MAX_DEGREE_LIMIT",
+    "MIN_SCORES",
+    "MONITOR_HISTORY_LIMIT",
+    "MONITOR_MAX_WINDOW",
+    "Monitor",
+    "MonitorStatus",
+    "ProjectionState",
+    "RawFit",
+    "ScanState",
+    "SegmentMoments",
+    "fit",
+    "fit_projection",
+    "fit_sorted",
+    "project_bins",
+    "project_sorted",
+    "run_moments",
+    "scan",
+    "split_moments",
+    "split_table",
+]
 
 MAX_DEGREE_LIMIT: int
 MIN_SCORES: int
@@ -45,6 +65,159 @@ def fit(
     max_degree: int,
     nan_policy: str,
 ) -> RawFit: ...
+
+MONITOR_MAX_WINDOW: int
+MONITOR_HISTORY_LIMIT: int
+
+@final
+class MonitorStatus:
+    @property
+    def threshold(self) -> float | None: ...
+    @property
+    def degree(self) -> int | None: ...
+    @property
+    def last_refit(self) -> int | None: ...
+    @property
+    def refit_size(self) -> int | None: ...
+    @property
+    def refit_anomalies(self) -> int | None: ...
+    @property
+    def n_refits(self) -> int: ...
+    @property
+    def n_seen(self) -> int: ...
+    @property
+    def n_flagged(self) -> int: ...
+    @property
+    def n_omitted(self) -> int: ...
+    @property
+    def n_window(self) -> int: ...
+    @property
+    def since_refit(self) -> int: ...
+    @property
+    def table(self) -> list[tuple[int, float, float, int]]: ...
+    @property
+    def window(self) -> int: ...
+    @property
+    def refit_every(self) -> int: ...
+    @property
+    def min_scores(self) -> int: ...
+    @property
+    def max_degree(self) -> int: ...
+    @property
+    def nan_policy(self) -> str: ...
+    @property
+    def method(self) -> str: ...
+
+@final
+class Monitor:
+    def __new__(
+        cls,
+        *,
+        window: int,
+        refit_every: int,
+        min_scores: int,
+        max_degree: int,
+        nan_policy: str,
+        method: str,
+    ) -> Monitor: ...
+    def update(self, score: float) -> bool: ...
+    def update_many(
+        self, scores: npt.NDArray[np.float64] | npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.bool_]: ...
+    def refit(self) -> None: ...
+    def status(self) -> MonitorStatus: ...
+    def history(
+        self,
+    ) -> tuple[
+        MonitorStatus,
+        npt.NDArray[np.int64],
+        npt.NDArray[np.float64],
+        list[int | None],
+    ]: ...
+    def window_scores(self) -> npt.NDArray[np.float64]: ...
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: bytes) -> Monitor: ...
+
+# ---- Partial states for distributed fits (ltrend.dask) ----
+
+_Scores = npt.NDArray[np.float64] | npt.NDArray[np.float32]
+
+@final
+class ScanState:
+    def __new__(
+        cls, n_scores: int, n_finite: int, first_non_finite: int | None
+    ) -> ScanState: ...
+    @property
+    def n_scores(self) -> int: ...
+    @property
+    def n_finite(self) -> int: ...
+    @property
+    def first_non_finite(self) -> int | None: ...
+    def merge(self, other: ScanState) -> ScanState: ...
+    def finish(self, nan_policy: str) -> int: ...
+    def __reduce__(self) -> tuple[type[ScanState], tuple[int, int, int | None]]: ...
+
+@final
+class ProjectionState:
+    def __new__(
+        cls, n: int, origin: float, count: int, sums: list[float]
+    ) -> ProjectionState: ...
+    @property
+    def n(self) -> int: ...
+    @property
+    def origin(self) -> float: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def sums(self) -> npt.NDArray[np.float64]: ...
+    def merge(self, other: ProjectionState) -> ProjectionState: ...
+    def __reduce__(
+        self,
+    ) -> tuple[type[ProjectionState], tuple[int, float, int, list[float]]]: ...
+
+@final
+class SegmentMoments:
+    def __new__(
+        cls,
+        origin: float,
+        edges: list[float],
+        counts: list[int],
+        means: list[float],
+        m2s: list[float],
+    ) -> SegmentMoments: ...
+    @property
+    def origin(self) -> float: ...
+    @property
+    def edges(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def counts(self) -> npt.NDArray[np.uint64]: ...
+    @property
+    def means(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def m2s(self) -> npt.NDArray[np.float64]: ...
+    def merge(self, other: SegmentMoments) -> SegmentMoments: ...
+    def __reduce__(
+        self,
+    ) -> tuple[
+        type[SegmentMoments],
+        tuple[float, list[float], list[int], list[float], list[float]],
+    ]: ...
+
+def scan(values: _Scores, *, start: int) -> ScanState: ...
+def project_sorted(
+    values: _Scores,
+    *,
+    offset: int,
+    n: int,
+    origin: float,
+    max_degree: int,
+    probes: list[int],
+) -> tuple[ProjectionState, npt.NDArray[np.float64]]: ...
+def project_bins(bins: SegmentMoments, *, max_degree: int) -> ProjectionState: ...
+def fit_projection(
+    state: ProjectionState, *, center: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 def fit_sorted(
     scores: npt.NDArray[np.float64] | npt.NDArray[np.float32],
     sorted: npt.NDArray[np.float64] | npt.NDArray[np.float32],
@@ -52,3 +225,12 @@ def fit_sorted(
     max_degree: int,
     nan_policy: str,
 ) -> RawFit: ...
+def run_moments(
+    sorted: _Scores, bounds: npt.NDArray[np.uint64], *, origin: float
+) -> SegmentMoments: ...
+def split_moments(
+    values: _Scores, *, thresholds: list[float], origin: float
+) -> SegmentMoments: ...
+def split_table(
+    state: SegmentMoments, *, thresholds: list[float]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64], int | None]: ...

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 class DegreeRow(NamedTuple):
@@ -27,10 +30,13 @@ def _json_float(value: float) -> float | str:
     return value if math.isfinite(value) else str(value)
 
 
-def rank_abscissa(n: int) -> npt.NDArray[np.float64]:
-    """The ranks ``0..n-1`` mapped to ``t`` in [-1, 1], the variable of the fits."""
+def rank_abscissa(
+    n: int, ranks: npt.NDArray[np.integer[Any]] | None = None
+) -> npt.NDArray[np.float64]:
+    """Ranks ``0..n-1`` (or only ``ranks``) mapped to ``t`` in [-1, 1] for the fits."""
     span = max(n - 1, 1)
-    return (2.0 * np.arange(n, dtype=np.float64) - (n - 1)) / span
+    at = np.arange(n, dtype=np.float64) if ranks is None else ranks.astype(np.float64)
+    return (2.0 * at - (n - 1)) / span
 
 
 class Result:
@@ -110,11 +116,14 @@ class Result:
         view.flags.writeable = False
         return view
 
-    def fitted_curve(self, degree: int | None = None) -> npt.NDArray[np.float64]:
-        """The least-squares polynomial of ``degree`` at every rank of the sorted curve.
+    def fitted_curve(
+        self, degree: int | None = None, *, ranks: npt.ArrayLike | None = None
+    ) -> npt.NDArray[np.float64]:
+        """The least-squares polynomial of ``degree`` at the ranks of the sorted curve.
 
-        Defaults to the chosen degree. Computed on demand from the stored
-        coefficients, so a result never holds n x max_degree fitted values.
+        Defaults to the chosen degree and to every rank ``0..n-1``; ``ranks``
+        picks some of them (integers in ``[0, n)``). Computed on demand from the
+        stored coefficients, so a result never holds n x max_degree fitted values.
         """
         if degree is None:
             degree = self.degree if self.degree is not None else 1
@@ -122,9 +131,51 @@ class Result:
         if degree not in available:
             raise ValueError(f"degree: must be one of {available}, got {degree}")
         coefficients = self._coefficients[degree - 1, : degree + 1]
-        t = rank_abscissa(len(self._sorted))
+        n = len(self._sorted)
+        at = None if ranks is None else np.asarray(ranks)
+        if at is not None and (
+            at.dtype.kind not in "iu" or (at.size and (at.min() < 0 or at.max() >= n))
+        ):
+            raise ValueError(f"ranks: must be integers in [0, {n}), got {at!r}")
+        t = rank_abscissa(n, at)
         fitted = self._center + np.polynomial.polynomial.polyval(t, coefficients)
         return np.asarray(fitted, dtype=np.float64)
+
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """Draw the sorted scores, each degree's fit and the threshold (figure 2b).
+
+        Needs matplotlib (``pip install "ltrend[plot]"``); it is imported here,
+        never by ``import ltrend``.
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw; by default a new figure.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes drawn on.
+
+        Raises
+        ------
+        ImportError
+            If matplotlib is not installed (the message says how to install it).
+
+        Examples
+        --------
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> import numpy as np
+        >>> import ltrend
+        >>> scores = np.concatenate([np.linspace(0.0, 1.0, 300), [3.0, 5.0]])
+        >>> ax = ltrend.fit(scores).plot()
+        >>> ax.get_xlabel()
+        'rank (scores sorted ascending)'
+        """
+        from ltrend._plot import plot_result
+
+        return plot_result(self, ax)
 
     def to_dict(self, *, include_mask: bool = False) -> dict[str, Any]:
         """A JSON-ready summary; non-finite floats are written as "inf" or "nan"."""
