@@ -71,7 +71,10 @@ def fit(
     side has zero variance has compactness +inf. When no degree is a candidate
     (for example when all scores are equal) the threshold is +inf, ``degree`` is
     None and nothing is anomalous. The result keeps the sorted scores (one array
-    the size of the finite input) so that the curve can be drawn afterwards.
+    the size of the input, in its dtype: ``np.sort``'s copy, of which
+    ``sorted_scores()`` is the finite stretch) so that the curve can be drawn
+    afterwards. The sort is NumPy's; the passes after it run in the Rust core
+    with the GIL released, on two threads from 2**17 scores.
 
     References
     ----------
