@@ -244,6 +244,18 @@ impl GramFit {
         })
     }
 
+    /// The same fits for the curve multiplied by `2^exponent` (exact, barring
+    /// overflow): maps fits made on a rescaled curve back to the caller's units.
+    pub fn rescaled_by_exponent(mut self, exponent: i32) -> GramFit {
+        let half = exponent / 2;
+        let (a, b) = (2f64.powi(half), 2f64.powi(exponent - half));
+        self.center = self.center * a * b;
+        for c in &mut self.coefficients {
+            *c = *c * a * b;
+        }
+        self
+    }
+
     /// The highest degree fitted.
     pub fn max_degree(&self) -> usize {
         self.coefficients.len() - 1

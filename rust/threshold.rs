@@ -276,6 +276,55 @@ pub fn fit_sorted<T: Score>(
 /// assert_eq!(result.n_anomalies, 3);
 /// ```
 pub fn fit_curve<T: Score>(sorted: &[T], max_degree: usize) -> Result<CurveFit, KernelError> {
+    match extreme_scale_exponent(sorted) {
+        None => fit_curve_in_range(sorted, max_degree),
+        Some(exponent) => {
+            // Exact: multiplying by a power of two commutes with every operation
+            // of the method as long as nothing overflows or underflows, which the
+            // rescaled curve (magnitudes in [0.5, 1)) guarantees.
+            let rescaled: Vec<f64> = sorted
+                .iter()
+                .map(|z| pow2_scale(z.to_f64(), -exponent))
+                .collect();
+            let mut curve = fit_curve_in_range(&rescaled, max_degree)?;
+            let back = |v: f64| pow2_scale(v, exponent);
+            curve.threshold = back(curve.threshold);
+            for row in &mut curve.rows {
+                row.threshold = back(row.threshold);
+            }
+            curve.fits = curve.fits.rescaled_by_exponent(exponent);
+            Ok(curve)
+        }
+    }
+}
+
+/// Magnitudes beyond which the method's squares and sums could overflow (or,
+/// below the lower one, underflow into subnormals): 2^400 squared times a
+/// billion scores is still far below f64's 2^1024, and the spread of scores of
+/// magnitude 2^-400 is at least an ulp, 2^-452, whose square is a normal number.
+const SAFE_MAGNITUDE: std::ops::RangeInclusive<i32> = -400..=400;
+
+/// `Some(e)` when the largest magnitude `2^e` of a sorted curve is outside
+/// [`SAFE_MAGNITUDE`], so that the curve must be rescaled by `2^-e` first.
+fn extreme_scale_exponent<T: Score>(sorted: &[T]) -> Option<i32> {
+    let (first, last) = (sorted.first()?.to_f64(), sorted.last()?.to_f64());
+    let largest = first.abs().max(last.abs());
+    if largest == 0.0 || !largest.is_finite() {
+        return None;
+    }
+    // The exponent e with largest in [2^(e-1), 2^e).
+    let exponent = largest.log2().floor() as i32 + 1;
+    (!SAFE_MAGNITUDE.contains(&exponent)).then_some(exponent)
+}
+
+/// `value * 2^exponent`, in two steps so that the factor itself never overflows.
+fn pow2_scale(value: f64, exponent: i32) -> f64 {
+    let half = exponent / 2;
+    value * 2f64.powi(half) * 2f64.powi(exponent - half)
+}
+
+/// [`fit_curve`] on a curve whose magnitudes are within [`SAFE_MAGNITUDE`].
+fn fit_curve_in_range<T: Score>(sorted: &[T], max_degree: usize) -> Result<CurveFit, KernelError> {
     if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
         return Err(KernelError::InvalidMaxDegree {
             got: max_degree,
@@ -479,6 +528,23 @@ mod tests {
                 same || (comp - direct).abs() <= 1e-12 * direct.abs(),
                 "cut {cut}"
             );
+        }
+    }
+
+    #[test]
+    fn extreme_magnitudes_give_the_scaled_result_exactly() {
+        let base = l_shape();
+        let plain = fit(&base, 5, NanPolicy::Raise).unwrap();
+        for exponent in [-1000, -600, 600, 1000] {
+            let scaled: Vec<f64> = base.iter().map(|&z| pow2_scale(z, exponent)).collect();
+            let result = fit(&scaled, 5, NanPolicy::Raise).unwrap();
+            assert_eq!(result.degree, plain.degree, "2^{exponent}");
+            assert_eq!(result.threshold, pow2_scale(plain.threshold, exponent));
+            for (a, b) in result.rows.iter().zip(&plain.rows) {
+                assert_eq!(a.threshold, pow2_scale(b.threshold, exponent));
+                assert_eq!(a.n_anomalies, b.n_anomalies);
+                assert_eq!(a.compactness, b.compactness);
+            }
         }
     }
 
