@@ -7,6 +7,7 @@ pub mod error;
 pub mod knee;
 pub mod method;
 pub mod monitor;
+pub mod partial;
 pub mod polyfit;
 pub mod snapshot;
 pub mod sort;

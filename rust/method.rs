@@ -12,7 +12,7 @@ use crate::error::KernelError;
 use crate::knee::knee;
 use crate::polyfit::MAX_DEGREE_LIMIT;
 use crate::sort::{sorted_finite, NanPolicy, Score};
-use crate::threshold::{self, LTrendFit, MIN_SCORES};
+use crate::threshold::{self, extreme_scale_exponent, pow2_scale, LTrendFit, MIN_SCORES};
 use crate::two_segment::two_segment;
 
 /// How the threshold is read off the sorted curve.
@@ -100,6 +100,15 @@ impl<T> MethodFit<T> {
     }
 }
 
+/// The breakpoint a split method finds on a sorted curve.
+fn breakpoint_of<T: Score>(method: Method, sorted: &[T]) -> Option<usize> {
+    match method {
+        Method::TwoSegment => two_segment(sorted).map(|f| f.breakpoint),
+        Method::Knee => knee(sorted).map(|k| k.breakpoint),
+        Method::Paper => None,
+    }
+}
+
 /// Learn the anomaly threshold of `scores` with the chosen L-trend method.
 ///
 /// ```text
@@ -149,10 +158,18 @@ pub fn fit_method<T: Score>(
             got: n,
         });
     }
-    let breakpoint = match method {
-        Method::TwoSegment => two_segment(&values).map(|f| f.breakpoint),
-        Method::Knee => knee(&values).map(|k| k.breakpoint),
-        Method::Paper => unreachable!("handled above"),
+    // Scores beyond 2^±400 are read on a copy scaled by a power of two (exact),
+    // as the paper's path does, so that no square overflows or underflows; the
+    // breakpoint is a rank, so the threshold is read off the scores themselves.
+    let breakpoint = match extreme_scale_exponent(&values) {
+        None => breakpoint_of(method, &values),
+        Some(exponent) => {
+            let rescaled: Vec<f64> = values
+                .iter()
+                .map(|z| pow2_scale(z.to_f64(), -exponent))
+                .collect();
+            breakpoint_of(method, &rescaled)
+        }
     };
     let (threshold, n_anomalies) = match breakpoint {
         Some(k) => (values[k].to_f64(), n - k),
@@ -213,6 +230,29 @@ mod tests {
                 (split.threshold, split.n_anomalies),
                 (finite[k], finite.len() - k)
             );
+        }
+    }
+
+    #[test]
+    fn extreme_magnitudes_split_like_ordinary_ones() {
+        let mut base: Vec<f64> = (0..40).map(|i| f64::from(i % 7) * 0.1).collect();
+        base.extend([3.0, 3.5, 4.5]);
+        for method in [Method::TwoSegment, Method::Knee] {
+            let plain = fit_method(&base, method, 5, NanPolicy::Raise).unwrap();
+            for exponent in [-1060, -700, 700, 1020] {
+                let scaled: Vec<f64> = base.iter().map(|&v| pow2_scale(v, exponent)).collect();
+                let fit = fit_method(&scaled, method, 5, NanPolicy::Raise).unwrap();
+                assert_eq!(
+                    fit.n_anomalies(),
+                    plain.n_anomalies(),
+                    "{method} 2^{exponent}"
+                );
+                assert_eq!(
+                    fit.threshold(),
+                    pow2_scale(plain.threshold(), exponent),
+                    "{method}"
+                );
+            }
         }
     }
 

@@ -45,8 +45,30 @@ def _curves() -> st.SearchStrategy[FloatArray]:
         np.float64, st.integers(3, 80), elements=st.sampled_from([0.0, 1.0, 2.0, 7.5])
     )
     return st.tuples(
-        st.one_of(base, tied), st.sampled_from([0.0, 1e6]), st.integers(0, 4)
-    ).map(lambda t: np.concatenate([t[0], 50.0 + 10.0 * np.arange(t[2])]) + t[1])
+        st.one_of(base, tied),
+        st.sampled_from([0.0, 1e6]),
+        st.integers(0, 4),
+        st.sampled_from([0, 0, -700, 700]),
+    ).map(
+        lambda t: np.ldexp(
+            np.concatenate([t[0], 50.0 + 10.0 * np.arange(t[2])]) + t[1], t[3]
+        )
+    )
+
+
+def _core_view(s: FloatArray) -> FloatArray:
+    """The sorted curve as both implementations read it: scaled by a power of two
+    (exact) when its largest magnitude is beyond 2^±400, so that no square
+    overflows or underflows (docs/methods.md). Breakpoints are ranks, the same on
+    either curve."""
+    largest = float(np.max(np.abs(s), initial=0.0))
+    if largest == 0.0:
+        return s
+    exponent = int(np.frexp(largest)[1])
+    if abs(exponent) <= 400:
+        return s
+    view: FloatArray = np.ldexp(s, -exponent)
+    return view
 
 
 def _line_sse(x: FloatArray, y: FloatArray) -> float:
@@ -77,7 +99,8 @@ def assert_split_parity(scores: FloatArray, method: str) -> None:
     """Core and reference choose the same split, or two tied candidates."""
     core = ltrend.fit(scores, method=method)
     twin = reference.fit(scores, method=method)
-    s = np.sort(scores[np.isfinite(scores)])
+    original = np.sort(scores[np.isfinite(scores)])
+    s = _core_view(original)
     assert core.degree is None
     assert core.table == ()
     if core.breakpoint == twin.breakpoint:
@@ -100,7 +123,7 @@ def assert_split_parity(scores: FloatArray, method: str) -> None:
         assert core.threshold == math.inf
         assert core.n_anomalies == 0
     else:
-        assert core.threshold == s[core.breakpoint]
+        assert core.threshold == original[core.breakpoint]
         assert core.n_anomalies == s.size - core.breakpoint
         assert s[core.breakpoint - 1] < s[core.breakpoint]
     np.testing.assert_array_equal(core.mask, scores >= core.threshold)
@@ -118,7 +141,7 @@ def test_split_methods_match_the_reference(method: str, scores: FloatArray) -> N
 def test_two_segment_is_the_best_breakpoint(scores: FloatArray) -> None:
     """No cut between distinct scores has a smaller two-line error (brute force)."""
     result = ltrend.fit(scores, method="two_segment")
-    s = np.sort(scores)
+    s = _core_view(np.sort(scores))
     candidates = [k for k in range(2, s.size - 1) if s[k - 1] < s[k]]
     if not candidates:
         assert result.breakpoint is None
@@ -134,7 +157,7 @@ def test_two_segment_is_the_best_breakpoint(scores: FloatArray) -> None:
 @given(scores=_curves())
 def test_knee_is_the_point_farthest_below_the_chord(scores: FloatArray) -> None:
     result = ltrend.fit(scores, method="knee")
-    s = np.sort(scores)
+    s = _core_view(np.sort(scores))
     if s[-1] == s[0]:
         assert result.breakpoint is None
         return
@@ -256,6 +279,19 @@ def test_options_and_errors_are_shared_with_paper(method: str) -> None:
         method=method,
     )
     assert (as32.threshold, as32.breakpoint) == (as64.threshold, as64.breakpoint)
+
+
+@pytest.mark.parametrize("method", SPLIT_METHODS)
+@pytest.mark.parametrize("exponent", [-1060, -700, 700, 1020])
+def test_extreme_magnitudes_split_like_ordinary_ones(
+    method: str, exponent: int
+) -> None:
+    base = np.concatenate([np.arange(40) % 7 * 0.1, [3.0, 3.5, 4.5]])
+    plain = ltrend.fit(base, method=method)
+    for impl in (ltrend.fit, reference.fit):
+        scaled = impl(np.ldexp(base, exponent), method=method)
+        assert scaled.breakpoint == plain.breakpoint
+        assert scaled.threshold == np.ldexp(plain.threshold, exponent)
 
 
 def test_unknown_methods_are_refused() -> None:
