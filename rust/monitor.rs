@@ -66,6 +66,8 @@ pub const HISTORY_LIMIT: usize = 4096;
 ///
 /// Every method works on the sorted window, so adding one is a new variant, its
 /// name, and its arm in [`Method::fit_sorted`].
+// TODO(#3): add the split methods (two_segment, knee) once the benchmark settles
+// which of them the project keeps; `threshold`'s own method enum could then serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
     /// The L-trend method of the paper ([`threshold::fit_sorted`]).

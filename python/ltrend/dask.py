@@ -570,8 +570,8 @@ class DaskResult(Result):
     :meth:`compute` gathers everything into an in-memory :class:`ltrend.Result`.
     """
 
-    # TODO(#7): keep the sorted scores at the drawn ranks from the exact fit's own
-    # shuffle, so that plot() needs no second one on data larger than the cluster.
+    # NOTE: plot() shuffles once more to read the drawn ranks; keeping them from the
+    # fit's own shuffle would save that pass but hold memory on every fit.
 
     __slots__ = ("_bucket_counts", "_n_anomalies", "_scores", "_splitters")
 
@@ -803,7 +803,8 @@ def fit(
     policy = check_nan_policy(nan_policy)
     check_method(method)
     if method != "paper":
-        # TODO(#7): spread the other methods of ltrend.METHODS once they exist.
+        # TODO(#3): the split methods need their own partial states (prefix sums at
+        # global ranks) before they can run here.
         raise NotImplementedError(
             f"method: ltrend.dask implements only 'paper' so far, got {method!r}"
         )
