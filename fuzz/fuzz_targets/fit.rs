@@ -22,7 +22,10 @@ fn check<T: Score>(scores: &[T], max_degree: usize, policy: NanPolicy) {
             assert!(row.n_anomalies > 0 && row.n_anomalies < result.sorted.len());
         }
     }
-    assert!(result.sorted.windows(2).all(|w| w[0].to_f64() <= w[1].to_f64()));
+    assert!(result
+        .sorted
+        .windows(2)
+        .all(|w| w[0].to_f64() <= w[1].to_f64()));
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -30,7 +33,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let max_degree = usize::from(head % 12);
-    let policy = if head & 0x80 == 0 { NanPolicy::Raise } else { NanPolicy::Omit };
+    let policy = if head & 0x80 == 0 {
+        NanPolicy::Raise
+    } else {
+        NanPolicy::Omit
+    };
     let wide: Vec<f64> = body
         .chunks_exact(8)
         .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
