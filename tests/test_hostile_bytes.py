@@ -86,6 +86,29 @@ def test_count_fields_claiming_more_than_the_bytes_hold_are_refused(
         Monitor.from_bytes(seal(MAGIC, VERSION, claims_rows))
 
 
+#: Offset of n_seen in a payload: four option sizes, the NaN-policy tag, and
+#: the method name "paper" after its length byte (rust/monitor.rs, to_bytes).
+N_SEEN_AT = 4 * 8 + 1 + 1 + len("paper")
+
+
+def test_a_monitor_restored_near_the_counter_cap_keeps_a_readable_snapshot() -> None:
+    # Found by fuzz/fuzz_targets/snapshot.rs: a snapshot just under the 2**62
+    # cap on n_seen was accepted, and a few updates later the monitor's own
+    # snapshot was refused. The counters now stop at the cap.
+    cap = 2**62
+    _, _, payload = snapshot_parts(fed_monitor().to_bytes())
+    near = payload[:N_SEEN_AT] + struct.pack("<Q", cap - 3) + payload[N_SEEN_AT + 8 :]
+    monitor = Monitor.from_bytes(seal(MAGIC, VERSION, near))
+    flagged = monitor.n_flagged
+    monitor.update_many(np.linspace(0.0, 1.0, 50))
+    assert monitor.n_seen == cap
+    assert monitor.n_flagged <= flagged + 3
+    assert Monitor.from_bytes(monitor.to_bytes()).n_seen == cap
+    beyond = payload[:N_SEEN_AT] + struct.pack("<Q", cap + 1) + payload[N_SEEN_AT + 8 :]
+    with pytest.raises(ValueError, match="beyond any stream"):
+        Monitor.from_bytes(seal(MAGIC, VERSION, beyond))
+
+
 class _RunsCode:
     """Unpickling this calls os.mkdir: proof that code ran."""
 
