@@ -26,6 +26,8 @@ pub enum KernelError {
     NotEnoughScores { needed: usize, got: usize },
     /// Bytes that are not a complete, intact monitor snapshot.
     Snapshot(SnapshotError),
+    /// Partial states that cannot be merged or finished (see `partial.rs`).
+    InvalidPartial { reason: String },
 }
 
 impl fmt::Display for KernelError {
@@ -59,6 +61,7 @@ impl fmt::Display for KernelError {
                 "refit: the window holds {got} scores, fewer than min_scores = {needed}"
             ),
             KernelError::Snapshot(err) => write!(f, "snapshot: {err}"),
+            KernelError::InvalidPartial { reason } => write!(f, "partial state: {reason}"),
         }
     }
 }
@@ -93,5 +96,9 @@ mod tests {
         assert!(e.to_string().starts_with("method:") && e.to_string().contains("paper"));
         let e = KernelError::Snapshot(SnapshotError::BadMagic);
         assert!(e.to_string().starts_with("snapshot:"));
+        let e = KernelError::InvalidPartial {
+            reason: "made for n = 5, not 6".into(),
+        };
+        assert_eq!(e.to_string(), "partial state: made for n = 5, not 6");
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod monitor;
+pub mod partial;
 pub mod polyfit;
 pub mod snapshot;
 pub mod sort;

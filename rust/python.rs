@@ -3,15 +3,17 @@
 
 use std::sync::Mutex;
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PySlice, PyType};
 
 use crate::error::KernelError;
 use crate::monitor::{Method, Monitor, MonitorConfig};
-use crate::sort::{NanPolicy, Score};
-use crate::threshold::{self, LTrendFit};
+use crate::partial::{ProjectionState, ScanState, SegmentMoments};
+use crate::sort::{count_non_finite, finite_bounds, sorted_finite, NanPolicy, Score};
+use crate::threshold::{self, CurveFit, LTrendFit};
+use crate::variance::Moments;
 
 impl From<KernelError> for PyErr {
     fn from(err: KernelError) -> PyErr {
@@ -24,6 +26,24 @@ impl From<KernelError> for PyErr {
 enum ScoresArray<'py> {
     F64(PyReadonlyArray1<'py, f64>),
     F32(PyReadonlyArray1<'py, f32>),
+}
+
+fn borrow_error(err: numpy::BorrowError) -> PyErr {
+    PyValueError::new_err(err.to_string())
+}
+
+/// [`ScoresArray`] by a type check rather than by trying each variant (a failed
+/// extraction builds an exception, which costs more than a small fit).
+fn scores_array<'py>(array: &Bound<'py, PyAny>, name: &str) -> PyResult<ScoresArray<'py>> {
+    if let Ok(z) = array.cast::<PyArray1<f64>>() {
+        return Ok(ScoresArray::F64(z.try_readonly().map_err(borrow_error)?));
+    }
+    if let Ok(z) = array.cast::<PyArray1<f32>>() {
+        return Ok(ScoresArray::F32(z.try_readonly().map_err(borrow_error)?));
+    }
+    Err(PyTypeError::new_err(format!(
+        "{name}: expected a 1-D float64 or float32 array"
+    )))
 }
 
 /// Run a kernel with the GIL released and turn its error into a Python exception.
@@ -71,6 +91,10 @@ struct RawFit {
     counts: Py<PyArray1<u64>>,
     #[pyo3(get)]
     center: f64,
+    /// The per-degree table as `(degree, threshold, compactness, n_anomalies)`
+    /// tuples: the same numbers as the four arrays above, cheaper to unpack.
+    #[pyo3(get)]
+    rows: Vec<(usize, f64, f64, usize)>,
     /// Row d-1: the degree-d fit's power coefficients (ascending, zero-padded).
     #[pyo3(get)]
     coefficients: Py<PyArray2<f64>>,
@@ -80,6 +104,25 @@ fn raw_fit<T>(py: Python<'_>, fit: LTrendFit<T>, mask: Vec<bool>) -> PyResult<Ra
 where
     T: Score + numpy::Element,
 {
+    let curve = CurveFit {
+        threshold: fit.threshold,
+        degree: fit.degree,
+        n_anomalies: fit.n_anomalies,
+        rows: fit.rows,
+        fits: fit.fits,
+    };
+    let sorted = fit.sorted.into_pyarray(py).into_any().unbind();
+    let mask = mask.into_pyarray(py).unbind();
+    raw_curve_fit(py, curve, fit.n_omitted, mask, sorted)
+}
+
+fn raw_curve_fit(
+    py: Python<'_>,
+    fit: CurveFit,
+    n_omitted: usize,
+    mask: Py<PyArray1<bool>>,
+    sorted_scores: Py<PyAny>,
+) -> PyResult<RawFit> {
     let top = fit.rows.len();
     let mut coefficients = vec![vec![0.0; top + 1]; top];
     for (degree, row) in (1..=top).zip(coefficients.iter_mut()) {
@@ -92,9 +135,9 @@ where
         threshold: fit.threshold,
         degree: fit.degree,
         n_anomalies: fit.n_anomalies,
-        n_omitted: fit.n_omitted,
-        mask: mask.into_pyarray(py).unbind(),
-        sorted_scores: fit.sorted.into_pyarray(py).into_any().unbind(),
+        n_omitted,
+        mask,
+        sorted_scores,
         degrees: fit
             .rows
             .iter()
@@ -123,6 +166,11 @@ where
             .collect::<Vec<_>>()
             .into_pyarray(py)
             .unbind(),
+        rows: fit
+            .rows
+            .iter()
+            .map(|r| (r.degree, r.threshold, r.compactness, r.n_anomalies))
+            .collect(),
         center: fit.fits.center,
         coefficients: PyArray2::from_vec2(py, &coefficients)
             .map_err(|e| PyValueError::new_err(e.to_string()))?
@@ -161,6 +209,84 @@ fn fit_py(
     match scores {
         ScoresArray::F64(z) => fit_typed(py, z, max_degree, policy),
         ScoresArray::F32(z) => fit_typed(py, z, max_degree, policy),
+    }
+}
+
+fn fit_sorted_typed<'py, T>(
+    py: Python<'py>,
+    scores: PyReadonlyArray1<'py, T>,
+    sorted: PyReadonlyArray1<'py, T>,
+    max_degree: usize,
+    nan_policy: NanPolicy,
+) -> PyResult<RawFit>
+where
+    T: Score + numpy::Element,
+{
+    let (z, s) = (scores.as_slice()?, sorted.as_slice()?);
+    if z.len() < s.len() {
+        return Err(PyValueError::new_err(format!(
+            "sorted: expected at most {} values (the length of scores), got {}",
+            z.len(),
+            s.len()
+        )));
+    }
+    let (lo, hi) = finite_bounds(s);
+    // Scores left out before the sort were non-finite too.
+    let n_omitted = z.len() - (hi - lo);
+    if n_omitted > 0 && nan_policy == NanPolicy::Raise {
+        let (count, first) = count_non_finite(z);
+        return Err(KernelError::NonFinite {
+            count,
+            first_index: first.unwrap_or(0),
+        }
+        .into());
+    }
+    // NumPy allocates the mask: it backs large arrays with huge pages.
+    let mask = PyArray1::<bool>::zeros(py, z.len(), false);
+    let mut mask_view = mask.try_readwrite().map_err(borrow_error)?;
+    let out = mask_view.as_slice_mut()?;
+    let fit = detached(py, || {
+        let fit = threshold::fit_curve(&s[lo..hi], max_degree)?;
+        threshold::anomaly_mask_into(z, fit.threshold, out);
+        Ok(fit)
+    })?;
+    drop(mask_view);
+    let finite = sorted
+        .as_any()
+        .get_item(PySlice::new(py, lo as isize, hi as isize, 1))?
+        .unbind();
+    raw_curve_fit(py, fit, n_omitted, mask.unbind(), finite)
+}
+
+/// Learn the L-trend threshold from `scores` and their ascending sort `sorted`
+/// (same dtype): all of them as `np.sort` gives them (non-finite values at the
+/// ends), or only the finite ones.
+///
+/// The mask is taken from `scores`, everything else from the finite stretch of
+/// `sorted`, which the result keeps as a view.
+#[pyfunction(name = "fit_sorted")]
+#[pyo3(signature = (scores, sorted, *, max_degree, nan_policy))]
+fn fit_sorted_py(
+    py: Python<'_>,
+    scores: &Bound<'_, PyAny>,
+    sorted: &Bound<'_, PyAny>,
+    max_degree: usize,
+    nan_policy: &str,
+) -> PyResult<RawFit> {
+    let policy = parse_nan_policy(nan_policy)?;
+    match (
+        scores_array(scores, "scores")?,
+        scores_array(sorted, "sorted")?,
+    ) {
+        (ScoresArray::F64(z), ScoresArray::F64(s)) => {
+            fit_sorted_typed(py, z, s, max_degree, policy)
+        }
+        (ScoresArray::F32(z), ScoresArray::F32(s)) => {
+            fit_sorted_typed(py, z, s, max_degree, policy)
+        }
+        _ => Err(PyTypeError::new_err(
+            "sorted: must have the dtype of scores (both float64 or both float32)",
+        )),
     }
 }
 
@@ -376,10 +502,441 @@ impl PyMonitor {
     }
 }
 
+// ---- Partial states for distributed fits (ltrend.dask) -------------------------
+//
+// Each state pickles as its class and fields (`__reduce__`), so Dask can move it
+// between processes; merging and finishing run in Rust.
+
+fn moments_from_fields(
+    counts: Vec<usize>,
+    means: Vec<f64>,
+    m2s: Vec<f64>,
+) -> PyResult<Vec<Moments>> {
+    if counts.len() != means.len() || counts.len() != m2s.len() {
+        return Err(PyValueError::new_err(format!(
+            "SegmentMoments: counts, means and m2s must have one length, got {}, {} and {}",
+            counts.len(),
+            means.len(),
+            m2s.len()
+        )));
+    }
+    Ok(counts
+        .into_iter()
+        .zip(means.into_iter().zip(m2s))
+        .map(|(count, (mean, m2))| Moments { count, mean, m2 })
+        .collect())
+}
+
+/// Counts of a chunk of scores and the global index of its first non-finite score.
+#[pyclass(name = "ScanState", frozen, module = "ltrend._core")]
+struct PyScanState {
+    inner: ScanState,
+}
+
+#[pymethods]
+impl PyScanState {
+    #[new]
+    fn new(n_scores: usize, n_finite: usize, first_non_finite: Option<usize>) -> PyResult<Self> {
+        if n_finite > n_scores || first_non_finite.is_some() == (n_finite == n_scores) {
+            return Err(PyValueError::new_err(format!(
+                "ScanState: inconsistent fields ({n_scores}, {n_finite}, {first_non_finite:?})"
+            )));
+        }
+        Ok(PyScanState {
+            inner: ScanState {
+                n_scores,
+                n_finite,
+                first_non_finite,
+            },
+        })
+    }
+
+    #[getter]
+    fn n_scores(&self) -> usize {
+        self.inner.n_scores
+    }
+
+    #[getter]
+    fn n_finite(&self) -> usize {
+        self.inner.n_finite
+    }
+
+    #[getter]
+    fn first_non_finite(&self) -> Option<usize> {
+        self.inner.first_non_finite
+    }
+
+    fn merge(&self, other: PyRef<'_, Self>) -> Self {
+        PyScanState {
+            inner: self.inner.merge(other.inner),
+        }
+    }
+
+    /// The number of finite scores, or the in-memory fit's error.
+    fn finish(&self, nan_policy: &str) -> PyResult<usize> {
+        Ok(self.inner.finish(parse_nan_policy(nan_policy)?)?)
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (Bound<'py, PyType>, (usize, usize, Option<usize>)) {
+        let s = slf.get().inner;
+        (slf.get_type(), (s.n_scores, s.n_finite, s.first_non_finite))
+    }
+}
+
+/// Projection sums of part of the sorted curve.
+#[pyclass(name = "ProjectionState", frozen, module = "ltrend._core")]
+struct PyProjectionState {
+    inner: ProjectionState,
+}
+
+#[pymethods]
+impl PyProjectionState {
+    #[new]
+    fn new(n: usize, origin: f64, count: usize, sums: Vec<f64>) -> Self {
+        PyProjectionState {
+            inner: ProjectionState {
+                n,
+                origin,
+                count,
+                sums,
+            },
+        }
+    }
+
+    #[getter]
+    fn n(&self) -> usize {
+        self.inner.n
+    }
+
+    #[getter]
+    fn origin(&self) -> f64 {
+        self.inner.origin
+    }
+
+    #[getter]
+    fn count(&self) -> usize {
+        self.inner.count
+    }
+
+    #[getter]
+    fn sums<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.inner.sums.clone().into_pyarray(py)
+    }
+
+    fn merge(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
+        Ok(PyProjectionState {
+            inner: self.inner.merge(&other.inner)?,
+        })
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (Bound<'py, PyType>, (usize, f64, usize, Vec<f64>)) {
+        let s = &slf.get().inner;
+        (slf.get_type(), (s.n, s.origin, s.count, s.sums.clone()))
+    }
+}
+
+/// (count, mean, M2) of the scores in each segment.
+#[pyclass(name = "SegmentMoments", frozen, module = "ltrend._core")]
+struct PySegmentMoments {
+    inner: SegmentMoments,
+}
+
+#[pymethods]
+impl PySegmentMoments {
+    #[new]
+    fn new(
+        origin: f64,
+        edges: Vec<f64>,
+        counts: Vec<usize>,
+        means: Vec<f64>,
+        m2s: Vec<f64>,
+    ) -> PyResult<Self> {
+        let segments = moments_from_fields(counts, means, m2s)?;
+        if !edges.is_empty() && edges.len() + 1 != segments.len() {
+            return Err(PyValueError::new_err(format!(
+                "SegmentMoments: {} edges need {} segments, got {}",
+                edges.len(),
+                edges.len() + 1,
+                segments.len()
+            )));
+        }
+        Ok(PySegmentMoments {
+            inner: SegmentMoments {
+                origin,
+                edges,
+                segments,
+            },
+        })
+    }
+
+    #[getter]
+    fn origin(&self) -> f64 {
+        self.inner.origin
+    }
+
+    #[getter]
+    fn edges<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        self.inner.edges.clone().into_pyarray(py)
+    }
+
+    #[getter]
+    fn counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        let counts: Vec<u64> = self.inner.segments.iter().map(|m| m.count as u64).collect();
+        counts.into_pyarray(py)
+    }
+
+    #[getter]
+    fn means<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        let means: Vec<f64> = self.inner.segments.iter().map(|m| m.mean).collect();
+        means.into_pyarray(py)
+    }
+
+    #[getter]
+    fn m2s<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        let m2s: Vec<f64> = self.inner.segments.iter().map(|m| m.m2).collect();
+        m2s.into_pyarray(py)
+    }
+
+    fn merge(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
+        Ok(PySegmentMoments {
+            inner: self.inner.merge(&other.inner)?,
+        })
+    }
+
+    #[allow(
+        clippy::type_complexity,
+        reason = "__reduce__ returns the constructor's arguments as one tuple"
+    )]
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (
+        Bound<'py, PyType>,
+        (f64, Vec<f64>, Vec<usize>, Vec<f64>, Vec<f64>),
+    ) {
+        let s = &slf.get().inner;
+        let segments = &s.segments;
+        (
+            slf.get_type(),
+            (
+                s.origin,
+                s.edges.clone(),
+                segments.iter().map(|m| m.count).collect(),
+                segments.iter().map(|m| m.mean).collect(),
+                segments.iter().map(|m| m.m2).collect(),
+            ),
+        )
+    }
+}
+
+/// The scan state of a chunk whose first score has global index `start`.
+#[pyfunction(name = "scan")]
+#[pyo3(signature = (values, *, start))]
+fn scan_py(py: Python<'_>, values: ScoresArray<'_>, start: usize) -> PyResult<PyScanState> {
+    let inner = match &values {
+        ScoresArray::F64(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(ScanState::of_chunk(z, start)))?
+        }
+        ScoresArray::F32(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(ScanState::of_chunk(z, start)))?
+        }
+    };
+    Ok(PyScanState { inner })
+}
+
+fn project_sorted_typed<T: Score>(
+    py: Python<'_>,
+    values: &[T],
+    offset: usize,
+    n: usize,
+    origin: f64,
+    max_degree: usize,
+    probes: &[usize],
+) -> PyResult<(ProjectionState, Vec<f64>)> {
+    detached(py, || {
+        let sorted = sorted_finite(values, NanPolicy::Omit)?.values;
+        let state = ProjectionState::of_sorted(&sorted, offset, n, origin, max_degree)?;
+        let picked = probes
+            .iter()
+            .map(|&p| {
+                sorted
+                    .get(p)
+                    .map(|z| z.to_f64())
+                    .ok_or_else(|| KernelError::InvalidPartial {
+                        reason: format!("probe {p} past the {} sorted scores", sorted.len()),
+                    })
+            })
+            .collect::<Result<Vec<f64>, KernelError>>()?;
+        Ok((state, picked))
+    })
+}
+
+/// Sort one bucket's finite scores and project them, as global ranks
+/// `offset..offset + len` of `n`; also return the sorted values at `probes`.
+#[pyfunction(name = "project_sorted")]
+#[pyo3(signature = (values, *, offset, n, origin, max_degree, probes))]
+fn project_sorted_py<'py>(
+    py: Python<'py>,
+    values: ScoresArray<'py>,
+    offset: usize,
+    n: usize,
+    origin: f64,
+    max_degree: usize,
+    probes: Vec<usize>,
+) -> PyResult<(PyProjectionState, Bound<'py, PyArray1<f64>>)> {
+    let (inner, picked) = match &values {
+        ScoresArray::F64(z) => {
+            project_sorted_typed(py, z.as_slice()?, offset, n, origin, max_degree, &probes)?
+        }
+        ScoresArray::F32(z) => {
+            project_sorted_typed(py, z.as_slice()?, offset, n, origin, max_degree, &probes)?
+        }
+    };
+    Ok((PyProjectionState { inner }, picked.into_pyarray(py)))
+}
+
+/// Approximate projections from the moments of consecutive histogram bins.
+#[pyfunction(name = "project_bins")]
+#[pyo3(signature = (bins, *, max_degree))]
+fn project_bins_py(
+    py: Python<'_>,
+    bins: PyRef<'_, PySegmentMoments>,
+    max_degree: usize,
+) -> PyResult<PyProjectionState> {
+    let bins = &bins.inner;
+    let inner = detached(py, || ProjectionState::of_bins(bins, max_degree))?;
+    Ok(PyProjectionState { inner })
+}
+
+/// Candidate thresholds (degrees 1..) and power coefficients (row d-1: degree d,
+/// ascending, zero-padded) from projections of the whole curve, about `center`.
+#[pyfunction(name = "fit_projection")]
+#[pyo3(signature = (state, *, center))]
+#[allow(
+    clippy::type_complexity,
+    reason = "a pair of arrays, unpacked by ltrend.dask"
+)]
+fn fit_projection_py<'py>(
+    py: Python<'py>,
+    state: PyRef<'_, PyProjectionState>,
+    center: f64,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+    let state = &state.inner;
+    let (thresholds, coefficients) = detached(py, || {
+        let fits = state.fit(center)?;
+        let top = fits.max_degree();
+        let mut rows = vec![vec![0.0; top + 1]; top];
+        for (degree, row) in (1..=top).zip(rows.iter_mut()) {
+            for (slot, c) in row.iter_mut().zip(fits.power_coefficients(degree)) {
+                *slot = c;
+            }
+        }
+        Ok((fits.fitted_maxima(), rows))
+    })?;
+    let coefficients =
+        PyArray2::from_vec2(py, &coefficients).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok((thresholds.into_pyarray(py), coefficients))
+}
+
+/// Moments of consecutive runs `sorted[bounds[j]:bounds[j + 1]]` of ascending scores.
+#[pyfunction(name = "run_moments")]
+#[pyo3(signature = (sorted, bounds, *, origin))]
+fn run_moments_py(
+    py: Python<'_>,
+    sorted: ScoresArray<'_>,
+    bounds: PyReadonlyArray1<'_, u64>,
+    origin: f64,
+) -> PyResult<PySegmentMoments> {
+    let bounds: Vec<usize> = bounds.as_slice()?.iter().map(|&b| b as usize).collect();
+    let inner = match &sorted {
+        ScoresArray::F64(z) => {
+            let z = z.as_slice()?;
+            detached(py, || SegmentMoments::of_sorted_runs(z, &bounds, origin))?
+        }
+        ScoresArray::F32(z) => {
+            let z = z.as_slice()?;
+            detached(py, || SegmentMoments::of_sorted_runs(z, &bounds, origin))?
+        }
+    };
+    Ok(PySegmentMoments { inner })
+}
+
+/// Moments of the finite scores below, between and above the thresholds.
+#[pyfunction(name = "split_moments")]
+#[pyo3(signature = (values, *, thresholds, origin))]
+fn split_moments_py(
+    py: Python<'_>,
+    values: ScoresArray<'_>,
+    thresholds: Vec<f64>,
+    origin: f64,
+) -> PyResult<PySegmentMoments> {
+    let inner = match &values {
+        ScoresArray::F64(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(SegmentMoments::of_split(z, &thresholds, origin)))?
+        }
+        ScoresArray::F32(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(SegmentMoments::of_split(z, &thresholds, origin)))?
+        }
+    };
+    Ok(PySegmentMoments { inner })
+}
+
+/// Per degree: compactness and anomaly count of the split at each threshold, and
+/// the chosen degree (None when no degree is a candidate).
+#[pyfunction(name = "split_table")]
+#[pyo3(signature = (state, *, thresholds))]
+#[allow(
+    clippy::type_complexity,
+    reason = "two arrays and the degree, unpacked by ltrend.dask"
+)]
+fn split_table_py<'py>(
+    py: Python<'py>,
+    state: PyRef<'_, PySegmentMoments>,
+    thresholds: Vec<f64>,
+) -> PyResult<(
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u64>>,
+    Option<usize>,
+)> {
+    let rows = state.inner.rows(&thresholds)?;
+    let chosen = threshold::choose_degree(&rows).map(|r| r.degree);
+    let compactness: Vec<f64> = rows.iter().map(|r| r.compactness).collect();
+    let counts: Vec<u64> = rows.iter().map(|r| r.n_anomalies as u64).collect();
+    Ok((
+        compactness.into_pyarray(py),
+        counts.into_pyarray(py),
+        chosen,
+    ))
+}
+
+/// Register the partial-state API on the module.
+fn add_partial(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyScanState>()?;
+    m.add_class::<PyProjectionState>()?;
+    m.add_class::<PySegmentMoments>()?;
+    m.add_function(wrap_pyfunction!(scan_py, m)?)?;
+    m.add_function(wrap_pyfunction!(project_sorted_py, m)?)?;
+    m.add_function(wrap_pyfunction!(project_bins_py, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_projection_py, m)?)?;
+    m.add_function(wrap_pyfunction!(run_moments_py, m)?)?;
+    m.add_function(wrap_pyfunction!(split_moments_py, m)?)?;
+    m.add_function(wrap_pyfunction!(split_table_py, m)?)?;
+    Ok(())
+}
+
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_py, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_sorted_py, m)?)?;
     m.add_class::<RawFit>()?;
+    add_partial(m)?;
     m.add_class::<PyMonitor>()?;
     m.add_class::<MonitorStatus>()?;
     m.add("MONITOR_MAX_WINDOW", crate::monitor::MAX_WINDOW)?;

@@ -1,9 +1,11 @@
 //! The L-trend thresholder (the paper's method): candidate thresholds from every
 //! degree's fit, compactness of each split, and the degree choice.
 
+use rayon::prelude::*;
+
 use crate::error::KernelError;
-use crate::polyfit::{GramFit, MAX_DEGREE_LIMIT};
-use crate::sort::{sorted_finite, NanPolicy, Score};
+use crate::polyfit::{GramFit, GRAM_BLOCK, MAX_DEGREE_LIMIT};
+use crate::sort::{sorted_finite, NanPolicy, Score, PARALLEL_MIN};
 use crate::variance::Moments;
 
 /// The paper's cap on the polynomial degree.
@@ -85,7 +87,9 @@ pub fn choose_degree(rows: &[DegreeRow]) -> Option<&DegreeRow> {
 ///
 /// The distinct cuts divide the curve into segments; each segment's moments are
 /// computed once and merged into the prefix (normal) and suffix (anomalous) states,
-/// so all degrees cost one pass over the scores.
+/// so all degrees cost one pass over the scores. The tests' oracle:
+/// [`fit_curve`] merges the moments of blocks instead.
+#[cfg(test)]
 fn split_compactness<T: Score>(sorted: &[T], cuts: &[usize]) -> Vec<f64> {
     let mut bounds: Vec<usize> = cuts.iter().copied().chain([0, sorted.len()]).collect();
     bounds.sort_unstable();
@@ -94,9 +98,64 @@ fn split_compactness<T: Score>(sorted: &[T], cuts: &[usize]) -> Vec<f64> {
     let origin = sorted.get(sorted.len() / 2).map_or(0.0, |z| z.to_f64());
     let segments: Vec<Moments> = bounds
         .windows(2)
-        .map(|w| Moments::of_sorted(&sorted[w[0]..w[1]], origin))
+        .map(|w| Moments::of_sorted_blocks(&sorted[w[0]..w[1]], origin))
         .collect();
     // prefix[j]: moments of sorted[..bounds[j]]; suffix[j]: of sorted[bounds[j]..].
+    let mut prefix = vec![Moments::EMPTY];
+    for &segment in &segments {
+        let last = *prefix.last().unwrap_or(&Moments::EMPTY);
+        prefix.push(last.merge(segment));
+    }
+    let mut suffix = vec![Moments::EMPTY];
+    for &segment in segments.iter().rev() {
+        let last = *suffix.last().unwrap_or(&Moments::EMPTY);
+        suffix.push(segment.merge(last));
+    }
+    suffix.reverse();
+    cuts.iter()
+        .map(|cut| {
+            let j = bounds.partition_point(|b| b < cut);
+            compactness(prefix[j], suffix[j])
+        })
+        .collect()
+}
+
+/// The moments of `sorted[start..end]` from those of the whole blocks of
+/// [`GRAM_BLOCK`] scores inside it, and of the partial blocks at its ends.
+fn segment_moments<T: Score>(
+    sorted: &[T],
+    blocks: &[Moments],
+    start: usize,
+    end: usize,
+    origin: f64,
+) -> Moments {
+    let (first_full, last_full) = (start.div_ceil(GRAM_BLOCK), end / GRAM_BLOCK);
+    if first_full >= last_full {
+        return Moments::of_sorted_lanes(&sorted[start..end], origin);
+    }
+    let head = Moments::of_sorted_lanes(&sorted[start..first_full * GRAM_BLOCK], origin);
+    let tail = Moments::of_sorted_lanes(&sorted[last_full * GRAM_BLOCK..end], origin);
+    blocks[first_full..last_full]
+        .iter()
+        .fold(head, |all, &block| all.merge(block))
+        .merge(tail)
+}
+
+/// [`split_compactness`] from the moments of the curve's blocks, so that the
+/// scores are not read again (only the partial blocks at the cuts are).
+fn split_compactness_from_blocks<T: Score>(
+    sorted: &[T],
+    blocks: &[Moments],
+    cuts: &[usize],
+    origin: f64,
+) -> Vec<f64> {
+    let mut bounds: Vec<usize> = cuts.iter().copied().chain([0, sorted.len()]).collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    let segments: Vec<Moments> = bounds
+        .windows(2)
+        .map(|w| segment_moments(sorted, blocks, w[0], w[1], origin))
+        .collect();
     let mut prefix = vec![Moments::EMPTY];
     for &segment in &segments {
         let last = *prefix.last().unwrap_or(&Moments::EMPTY);
@@ -159,6 +218,20 @@ pub fn fit<T: Score>(
     fit_sorted(sorted.values, max_degree, sorted.n_omitted)
 }
 
+/// What the method learns from a sorted curve: [`LTrendFit`] without the curve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveFit {
+    /// `tau*`; `+inf` when no degree gives a split.
+    pub threshold: f64,
+    /// `d*`; `None` when no degree gives a split.
+    pub degree: Option<usize>,
+    pub n_anomalies: usize,
+    /// One row per degree `1..=min(max_degree, n - 2)`.
+    pub rows: Vec<DegreeRow>,
+    /// The fits of every degree, for plotting.
+    pub fits: GramFit,
+}
+
 /// [`fit`] on scores that are already finite and sorted ascending (the sort is skipped).
 ///
 /// # Errors
@@ -168,6 +241,96 @@ pub fn fit_sorted<T: Score>(
     max_degree: usize,
     n_omitted: usize,
 ) -> Result<LTrendFit<T>, KernelError> {
+    let curve = fit_curve(&sorted, max_degree)?;
+    Ok(LTrendFit {
+        threshold: curve.threshold,
+        degree: curve.degree,
+        n_anomalies: curve.n_anomalies,
+        rows: curve.rows,
+        sorted,
+        n_omitted,
+        fits: curve.fits,
+    })
+}
+
+/// [`fit_sorted`] on a borrowed curve: the candidates, their compactness and the
+/// choice, for finite scores sorted ascending.
+///
+/// One pass over the curve, in blocks of [`GRAM_BLOCK`] scores that rayon's
+/// threads share above [`PARALLEL_MIN`] scores: each block gives its Gram
+/// projections ([`GramFit::of_sorted_with`]) and, while it is in cache, its
+/// moments; the moments of the segments between cuts are merged from those of
+/// the blocks. The candidates come from the critical points of each fit
+/// ([`GramFit::exact_maxima`]), not from a pass over every rank.
+///
+/// # Errors
+/// [`KernelError::TooFewScores`] with fewer than [`MIN_SCORES`] scores and
+/// [`KernelError::InvalidMaxDegree`] for `max_degree` outside `1..=10`.
+///
+/// # Examples
+/// ```
+/// use ltrend::threshold::fit_curve;
+/// let mut curve: Vec<f64> = (0..100).map(|i| 1.0 + 0.001 * f64::from(i)).collect();
+/// curve.extend([5.0, 8.0, 13.0]);
+/// let result = fit_curve(&curve, 5).unwrap();
+/// assert_eq!(result.n_anomalies, 3);
+/// ```
+pub fn fit_curve<T: Score>(sorted: &[T], max_degree: usize) -> Result<CurveFit, KernelError> {
+    match extreme_scale_exponent(sorted) {
+        None => fit_curve_in_range(sorted, max_degree),
+        Some(exponent) => {
+            // Exact: multiplying by a power of two commutes with every operation
+            // of the method as long as nothing overflows or underflows, which the
+            // rescaled curve (magnitudes in [0.5, 1)) guarantees.
+            let rescaled: Vec<f64> = sorted
+                .iter()
+                .map(|z| pow2_scale(z.to_f64(), -exponent))
+                .collect();
+            let mut curve = fit_curve_in_range(&rescaled, max_degree)?;
+            let back = |v: f64| pow2_scale(v, exponent);
+            curve.threshold = back(curve.threshold);
+            for row in &mut curve.rows {
+                row.threshold = back(row.threshold);
+            }
+            curve.fits = curve.fits.rescaled_by_exponent(exponent);
+            Ok(curve)
+        }
+    }
+}
+
+/// Magnitudes beyond which the method's squares and sums could overflow (or,
+/// below the lower one, underflow into subnormals): 2^400 squared times a
+/// billion scores is still far below f64's 2^1024, and the spread of scores of
+/// magnitude 2^-400 is at least an ulp, 2^-452, whose square is a normal number.
+const SAFE_MAGNITUDE: std::ops::RangeInclusive<i32> = -400..=400;
+
+/// `Some(e)` when the largest magnitude `2^e` of a sorted curve is outside
+/// [`SAFE_MAGNITUDE`], so that the curve must be rescaled by `2^-e` first.
+fn extreme_scale_exponent<T: Score>(sorted: &[T]) -> Option<i32> {
+    let (first, last) = (sorted.first()?.to_f64(), sorted.last()?.to_f64());
+    let largest = first.abs().max(last.abs());
+    if largest == 0.0 || !largest.is_finite() {
+        return None;
+    }
+    // The exponent e with largest in [2^(e-1), 2^e).
+    let exponent = largest.log2().floor() as i32 + 1;
+    (!SAFE_MAGNITUDE.contains(&exponent)).then_some(exponent)
+}
+
+/// `value * 2^exponent`, in two steps so that the factor itself never overflows.
+fn pow2_scale(value: f64, exponent: i32) -> f64 {
+    let half = exponent / 2;
+    value * 2f64.powi(half) * 2f64.powi(exponent - half)
+}
+
+/// [`fit_curve`] on a curve whose magnitudes are within [`SAFE_MAGNITUDE`].
+fn fit_curve_in_range<T: Score>(sorted: &[T], max_degree: usize) -> Result<CurveFit, KernelError> {
+    if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
+        return Err(KernelError::InvalidMaxDegree {
+            got: max_degree,
+            limit: MAX_DEGREE_LIMIT,
+        });
+    }
     let n = sorted.len();
     if n < MIN_SCORES {
         return Err(KernelError::TooFewScores {
@@ -176,13 +339,16 @@ pub fn fit_sorted<T: Score>(
         });
     }
     let top_degree = max_degree.min(n - 2);
-    let fits = GramFit::new(&sorted, top_degree)?;
-    let thresholds = fits.fitted_maxima();
+    // Means relative to the median keep their digits at large offsets (see variance.rs).
+    let origin = sorted[n / 2].to_f64();
+    let moments = |block: &[T]| Moments::of_sorted_lanes(block, origin);
+    let (fits, blocks) = GramFit::of_sorted_with(sorted, top_degree, &moments)?;
+    let thresholds = fits.exact_maxima();
     let cuts: Vec<usize> = thresholds
         .iter()
         .map(|&tau| sorted.partition_point(|z| z.to_f64() < tau))
         .collect();
-    let comps = split_compactness(&sorted, &cuts);
+    let comps = split_compactness_from_blocks(sorted, &blocks, &cuts, origin);
     let rows: Vec<DegreeRow> = (1..=top_degree)
         .zip(thresholds.iter().zip(cuts.iter().zip(comps)))
         .map(|(degree, (&threshold, (&cut, compactness)))| DegreeRow {
@@ -196,13 +362,11 @@ pub fn fit_sorted<T: Score>(
         Some(best) => (best.threshold, Some(best.degree), best.n_anomalies),
         None => (f64::INFINITY, None, 0),
     };
-    Ok(LTrendFit {
+    Ok(CurveFit {
         threshold,
         degree,
         n_anomalies,
         rows,
-        sorted,
-        n_omitted,
         fits,
     })
 }
@@ -220,10 +384,41 @@ pub fn fit_sorted<T: Score>(
 /// assert_eq!(mask, vec![false, true, false, false]);
 /// ```
 pub fn anomaly_mask<T: Score>(scores: &[T], threshold: f64) -> Vec<bool> {
-    scores
-        .iter()
-        .map(|z| z.is_finite_score() && z.to_f64() >= threshold)
-        .collect()
+    let mut mask = vec![false; scores.len()];
+    anomaly_mask_into(scores, threshold, &mut mask);
+    mask
+}
+
+/// [`anomaly_mask`] written into `out` (of the length of `scores`), on rayon's
+/// threads above [`PARALLEL_MIN`] scores.
+///
+/// # Examples
+/// ```
+/// use ltrend::threshold::anomaly_mask_into;
+/// let mut mask = [true; 3];
+/// anomaly_mask_into(&[1.0f32, 5.0, f32::NAN], 2.0, &mut mask);
+/// assert_eq!(mask, [false, true, false]);
+/// ```
+pub fn anomaly_mask_into<T: Score>(scores: &[T], threshold: f64, out: &mut [bool]) {
+    if scores.len() < PARALLEL_MIN {
+        mask_into(scores, threshold, out);
+    } else {
+        out.par_chunks_mut(MASK_ITEM)
+            .zip(scores.par_chunks(MASK_ITEM))
+            .for_each(|(out, chunk)| mask_into(chunk, threshold, out));
+    }
+}
+
+/// Scores per work item of the parallel mask (256 KiB of f64).
+const MASK_ITEM: usize = 1 << 15;
+
+/// `out[i] = isfinite(z[i]) and z[i] >= threshold`, compiled for the widest
+/// vectors the CPU has.
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512bw+avx2+fma", "x86_64+avx2+fma"))]
+fn mask_into<T: Score>(scores: &[T], threshold: f64, out: &mut [bool]) {
+    for (flag, z) in out.iter_mut().zip(scores) {
+        *flag = z.is_finite_score() & (z.to_f64() >= threshold);
+    }
 }
 
 #[cfg(test)]
@@ -337,6 +532,23 @@ mod tests {
     }
 
     #[test]
+    fn extreme_magnitudes_give_the_scaled_result_exactly() {
+        let base = l_shape();
+        let plain = fit(&base, 5, NanPolicy::Raise).unwrap();
+        for exponent in [-1000, -600, 600, 1000] {
+            let scaled: Vec<f64> = base.iter().map(|&z| pow2_scale(z, exponent)).collect();
+            let result = fit(&scaled, 5, NanPolicy::Raise).unwrap();
+            assert_eq!(result.degree, plain.degree, "2^{exponent}");
+            assert_eq!(result.threshold, pow2_scale(plain.threshold, exponent));
+            for (a, b) in result.rows.iter().zip(&plain.rows) {
+                assert_eq!(a.threshold, pow2_scale(b.threshold, exponent));
+                assert_eq!(a.n_anomalies, b.n_anomalies);
+                assert_eq!(a.compactness, b.compactness);
+            }
+        }
+    }
+
+    #[test]
     fn float32_gives_the_float64_result() {
         let scores64 = l_shape();
         let scores32: Vec<f32> = scores64.iter().map(|&z| z as f32).collect();
@@ -345,5 +557,66 @@ mod tests {
         let b = fit(&widened, 5, NanPolicy::Raise).unwrap();
         assert_eq!(a.rows, b.rows);
         assert_eq!(a.threshold, b.threshold);
+    }
+
+    /// The method as first written: the plain Gram loop, the pass over every rank
+    /// for the maxima, and one two-pass moment per segment.
+    fn simple_rows(sorted: &[f64], max_degree: usize) -> Vec<DegreeRow> {
+        let n = sorted.len();
+        let top = max_degree.min(n - 2);
+        let fits = GramFit::new(sorted, top).unwrap();
+        fits.fitted_maxima()
+            .into_iter()
+            .enumerate()
+            .map(|(i, threshold)| {
+                let cut = sorted.partition_point(|&z| z < threshold);
+                let compactness = compactness(
+                    Moments::of_sorted(&sorted[..cut], 0.0),
+                    Moments::of_sorted(&sorted[cut..], 0.0),
+                );
+                DegreeRow {
+                    degree: i + 1,
+                    threshold,
+                    compactness,
+                    n_anomalies: n - cut,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fast_curve_fit_matches_the_simple_one() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for &n in &[5usize, 64, 1000, 50_000, PARALLEL_MIN + 999] {
+            let mut sorted: Vec<f64> = (0..n)
+                .map(|i| {
+                    if i % 40 == 0 {
+                        5.0 + 20.0 * uniform()
+                    } else {
+                        uniform()
+                    }
+                })
+                .collect();
+            sorted.sort_by(f64::total_cmp);
+            for max_degree in [1, 5, 10] {
+                let fast = fit_curve(&sorted, max_degree).unwrap().rows;
+                let simple = simple_rows(&sorted, max_degree);
+                assert_eq!(fast.len(), simple.len());
+                for (a, b) in fast.iter().zip(&simple) {
+                    assert!((a.threshold - b.threshold).abs() <= 1e-12 * b.threshold.abs());
+                    assert_eq!(a.n_anomalies, b.n_anomalies, "n {n} degree {}", a.degree);
+                    let same = a.compactness == b.compactness
+                        || a.compactness.is_nan() && b.compactness.is_nan()
+                        || (a.compactness - b.compactness).abs() <= 1e-10 * b.compactness.abs();
+                    assert!(same, "n {n}: {} vs {}", a.compactness, b.compactness);
+                }
+            }
+        }
     }
 }

@@ -45,8 +45,20 @@ def tolerance(scores: npt.NDArray[np.floating]) -> float:
     return RTOL * float(np.max(np.abs(finite), initial=0.0)) + 1e-300
 
 
+def _same_threshold(
+    a: float, b: float, finite: npt.NDArray[np.float64], tol: float
+) -> bool:
+    """Within ``tol``; or one is +inf (a fit past the largest float) and the
+    other is at or above every score, which splits the scores the same way."""
+    if math.isinf(a) or math.isinf(b):
+        other = b if math.isinf(a) else a
+        return other == a or other >= float(finite.max()) - tol
+    return abs(a - b) <= tol
+
+
 def _near(values: npt.NDArray[np.float64], threshold: float, tol: float) -> bool:
-    return bool(np.any(np.abs(values - threshold) <= tol))
+    with np.errstate(over="ignore"):  # an infinite distance is simply not near
+        return bool(np.any(np.abs(values - threshold) <= tol))
 
 
 def assert_agree(core: Result, ref: Result, scores: npt.ArrayLike) -> None:
@@ -60,7 +72,7 @@ def assert_agree(core: Result, ref: Result, scores: npt.ArrayLike) -> None:
 
     ambiguous = set()
     for c, r in zip(core.table, ref.table, strict=True):
-        assert abs(c.threshold - r.threshold) <= tol, (c, r)
+        assert _same_threshold(c.threshold, r.threshold, finite, tol), (c, r)
         if _near(finite, c.threshold, tol) or _near(finite, r.threshold, tol):
             ambiguous.add(c.degree)
             continue

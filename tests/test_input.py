@@ -105,3 +105,12 @@ def test_readonly_input_is_accepted() -> None:
 
 def test_integer_max_degree_types() -> None:
     assert len(ltrend.fit(SCORES, max_degree=np.int64(3)).table) == 3
+
+
+def test_misaligned_input_is_accepted() -> None:
+    # Such arrays come back from dask.distributed: views of a message buffer.
+    raw = np.zeros(SCORES.size * 8 + 1, dtype=np.uint8)
+    misaligned = np.frombuffer(raw.data, dtype=np.float64, offset=1, count=SCORES.size)
+    assert not misaligned.flags.aligned
+    raw[1:] = np.frombuffer(SCORES.tobytes(), dtype=np.uint8)
+    assert ltrend.fit(misaligned).threshold == ltrend.fit(SCORES).threshold

@@ -14,8 +14,8 @@ from ltrend import reference
 
 from parity import assert_agree
 
-# Magnitudes stay below 1e100 so that squared deviations cannot overflow float64.
-finite_floats = st.floats(-1e100, 1e100, allow_nan=False, allow_infinity=False)
+# Every finite float, subnormals and the largest magnitudes included.
+finite_floats = st.floats(allow_nan=False, allow_infinity=False)
 moderate = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 
 
@@ -105,3 +105,22 @@ def test_real_score_sets(real_scores: npt.NDArray[np.float64]) -> None:
     check(real_scores)
     check(real_scores.astype(np.float32))
     check(real_scores, max_degree=10)
+
+
+@given(
+    arrays(np.float64, st.integers(3, 200), elements=moderate),
+    st.sampled_from([-1000, -600, 600, 1000]),
+)
+def test_extreme_magnitudes_scale_exactly(
+    scores: npt.NDArray[np.float64], exponent: int
+) -> None:
+    # Squares of 2^600 overflow and of 2^-600 underflow; the result must still
+    # be the ordinary one, scaled (powers of two commute with every step).
+    extreme = np.ldexp(scores, exponent)
+    if not np.array_equal(np.ldexp(extreme, -exponent), scores):
+        return  # some scores fell into subnormals: not the same data any more
+    check(extreme)
+    plain, scaled = ltrend.fit(scores), ltrend.fit(extreme)
+    assert scaled.degree == plain.degree
+    assert scaled.threshold == np.ldexp(plain.threshold, exponent)
+    np.testing.assert_array_equal(scaled.mask, plain.mask)

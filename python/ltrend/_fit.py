@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import SupportsIndex
+from typing import SupportsIndex, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -11,6 +11,7 @@ from ltrend import _core
 from ltrend._result import DegreeRow, Result
 from ltrend._validation import (
     NanPolicy,
+    Scores,
     as_scores,
     check_max_degree,
     check_method,
@@ -70,7 +71,10 @@ def fit(
     side has zero variance has compactness +inf. When no degree is a candidate
     (for example when all scores are equal) the threshold is +inf, ``degree`` is
     None and nothing is anomalous. The result keeps the sorted scores (one array
-    the size of the finite input) so that the curve can be drawn afterwards.
+    the size of the input, in its dtype: ``np.sort``'s copy, of which
+    ``sorted_scores()`` is the finite stretch) so that the curve can be drawn
+    afterwards. The sort is NumPy's; the passes after it run in the Rust core
+    with the GIL released, on two threads from 2**17 scores.
 
     References
     ----------
@@ -95,13 +99,12 @@ def fit(
     degree_cap = check_max_degree(max_degree)
     policy = check_nan_policy(nan_policy)
     check_method(method)
-    raw = _core.fit(z, max_degree=degree_cap, nan_policy=policy)
-    table = tuple(
-        DegreeRow(int(d), float(tau), float(comp), int(count))
-        for d, tau, comp, count in zip(
-            raw.degrees, raw.thresholds, raw.compactness, raw.counts, strict=True
-        )
-    )
+    # NumPy's sort is the fastest one here (a SIMD quicksort on AVX-512 or AVX2
+    # CPUs) and releases the GIL, as the core does; docs/performance.md compares
+    # it with the core's radix sort and with splitting the sort over two threads.
+    ordered = cast("Scores", np.sort(z))
+    raw = _core.fit_sorted(z, ordered, max_degree=degree_cap, nan_policy=policy)
+    table = tuple(DegreeRow._make(row) for row in raw.rows)
     return Result(
         threshold=raw.threshold,
         degree=raw.degree,

@@ -49,7 +49,9 @@ def as_scores(scores: npt.ArrayLike, name: str = "scores") -> Scores:
         )
     if array.dtype not in (np.float64, np.float32):
         array = array.astype(np.float64)
-    return np.ascontiguousarray(array)
+    # NOTE: aligned too: arrays computed by dask.distributed can be misaligned views
+    # of a message buffer, which the core refuses; this copies only those.
+    return np.require(array, requirements=["C_CONTIGUOUS", "ALIGNED"])
 
 
 def check_max_degree(max_degree: object) -> int:

@@ -34,6 +34,9 @@ from ltrend._validation import (
 
 __all__ = ["fit", "peel"]
 
+#: Beyond 2^400 squares and sums may overflow; below 2^-400 squares underflow.
+_SAFE_EXPONENT = 400
+
 
 def _population_variance(values: npt.NDArray[np.float64]) -> float:
     """``var(values)`` with ddof = 0, exactly 0 for a constant set."""
@@ -57,6 +60,18 @@ def _compactness(
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         spread_anomalous = np.float64(_population_variance(anomalous)) / anomalous.size
         return float(spread_anomalous / (var_normal / normal.size))
+
+
+def _extreme_exponent(s: npt.NDArray[np.float64]) -> int:
+    """``e`` with the largest ``|s|`` in ``[2^(e-1), 2^e)``, when outside ``2^±400``.
+
+    0 (no rescaling) for scores of ordinary magnitude, as in the core.
+    """
+    largest = float(max(abs(s[0]), abs(s[-1])))
+    if largest == 0.0:
+        return 0
+    exponent = int(np.frexp(largest)[1])
+    return exponent if abs(exponent) > _SAFE_EXPONENT else 0
 
 
 def _least_squares(
@@ -100,15 +115,25 @@ def fit(
 
     top = min(degree_cap, n - 2)
     t = rank_abscissa(n)
+    # Fitting s * 2^-e is exact (powers of two commute with every step) and keeps
+    # squares from overflowing or underflowing when the scores are extreme.
+    exponent = _extreme_exponent(s)
+    work = np.ldexp(s, -exponent)
     coefficients = np.zeros((top, top + 1))
     rows = []
     for degree in range(1, top + 1):
-        beta = _least_squares(t, s, degree)
-        coefficients[degree - 1, : degree + 1] = beta
+        beta = _least_squares(t, work, degree)
         tau = float(np.max(np.polynomial.polynomial.polyval(t, beta)))
-        normal, anomalous = s[s < tau], s[s >= tau]
+        normal, anomalous = work[work < tau], work[work >= tau]
+        # A fit that rises past the largest float maps back to +inf, which is
+        # above every score, as the split on the rescaled curve says.
+        with np.errstate(over="ignore"):
+            coefficients[degree - 1, : degree + 1] = np.ldexp(beta, exponent)
+            threshold = float(np.ldexp(tau, exponent))
         rows.append(
-            DegreeRow(degree, tau, _compactness(normal, anomalous), anomalous.size)
+            DegreeRow(
+                degree, threshold, _compactness(normal, anomalous), anomalous.size
+            )
         )
 
     candidates = [row for row in rows if not np.isnan(row.compactness)]
