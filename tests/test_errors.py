@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import ltrend
 from ltrend import _core
@@ -97,6 +99,14 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         lambda: core_monitor().refit(),
         ValueError,
         "refit: the window holds 0 scores, fewer than min_scores = 10",
+    ),
+    (
+        "InvalidPartial",
+        lambda: _core.project_sorted(
+            np.arange(5.0), offset=0, n=5, origin=0.0, max_degree=3, probes=[9]
+        ),
+        ValueError,
+        "partial state: probe 9 past the 5 sorted scores",
     ),
     (
         "Truncated",
@@ -225,6 +235,66 @@ def test_argument_conversion_errors_are_python_exceptions(
 ) -> None:
     with pytest.raises(error, match=pattern):
         call()
+
+
+_COUNTS = st.one_of(st.integers(0, 20), st.integers(0, 2**64 - 1))
+_FLOATS = st.lists(st.floats(), max_size=14)
+
+
+def _no_panic(call: Callable[[], object]) -> None:
+    """Run ``call``; an ``Exception`` is fine, a panic (a BaseException) is not."""
+    try:
+        call()
+    except Exception:  # any clear Python error is acceptable here
+        return
+
+
+@given(data=st.data())
+def test_the_partial_state_api_never_panics(data: st.DataObject) -> None:
+    # The partial states of ltrend.dask can be built from any numbers (they are
+    # rebuilt so when unpickled on a worker), so every operation on them must
+    # refuse what does not fit with a Python exception.
+    draw = data.draw
+
+    def scan() -> _core.ScanState:
+        return _core.ScanState(
+            draw(_COUNTS), draw(_COUNTS), draw(st.one_of(st.none(), _COUNTS))
+        )
+
+    def projection() -> _core.ProjectionState:
+        return _core.ProjectionState(
+            draw(_COUNTS), draw(st.floats()), draw(_COUNTS), draw(_FLOATS)
+        )
+
+    def moments() -> _core.SegmentMoments:
+        counts = draw(st.lists(_COUNTS, max_size=14))
+        return _core.SegmentMoments(
+            draw(st.floats()), draw(_FLOATS), counts, draw(_FLOATS), draw(_FLOATS)
+        )
+
+    values = np.array(draw(st.lists(st.floats(), max_size=30)), dtype=np.float64)
+    indices = np.array(draw(st.lists(_COUNTS, max_size=14)), dtype=np.uint64)
+    _no_panic(
+        lambda: scan().merge(scan()).finish(draw(st.sampled_from(["raise", "omit"])))
+    )
+    _no_panic(lambda: projection().merge(projection()))
+    _no_panic(lambda: _core.fit_projection(projection(), center=draw(st.floats())))
+    _no_panic(lambda: moments().merge(moments()))
+    _no_panic(lambda: _core.project_bins(moments(), max_degree=draw(_COUNTS)))
+    _no_panic(lambda: _core.split_table(moments(), thresholds=draw(_FLOATS)))
+    _no_panic(lambda: _core.scan(values, start=draw(_COUNTS)))
+    _no_panic(
+        lambda: _core.project_sorted(
+            values,
+            offset=draw(_COUNTS),
+            n=draw(_COUNTS),
+            origin=draw(st.floats()),
+            max_degree=draw(_COUNTS),
+            probes=draw(st.lists(_COUNTS, max_size=5)),
+        )
+    )
+    _no_panic(lambda: _core.run_moments(np.sort(values), indices, origin=0.0))
+    _no_panic(lambda: _core.split_moments(values, thresholds=draw(_FLOATS), origin=0.0))
 
 
 def test_a_refused_update_leaves_the_core_monitor_usable() -> None:

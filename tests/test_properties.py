@@ -169,7 +169,11 @@ def check_rules(
         # A = {z >= tau_d}: the count follows from the reported candidate.
         assert row.n_anomalies == n - int(np.searchsorted(s, row.threshold, "left"))
         if numeric:
-            assert row.threshold >= s[0] - 1e-9 * max(abs(s[0]), abs(s[-1])), row
+            # The maximum of a fit through the scores' mean is finite or +inf
+            # (an upward overflow), never below the smallest score.
+            low, high = float(s[0]), float(s[-1])
+            assert row.threshold != -math.inf, row
+            assert row.threshold >= low - 1e-9 * max(abs(low), abs(high)), row
         normal, anomalous = s[s < row.threshold], s[s >= row.threshold]
         if normal.size == 0 or anomalous.size == 0:
             assert math.isnan(row.compactness), row
@@ -334,20 +338,27 @@ def test_any_finite_floats_keep_the_structural_rules(scores: Scores) -> None:
 
 # Inputs on which main failed when these tests were written (issue #8): squared
 # deviations that overflow near 1e308, and a subnormal spread whose squares
-# underflow to zero (a false var(N) = 0, so +inf compactness).
+# underflow to zero (a false var(N) = 0, so +inf compactness). Rescaling by the
+# largest magnitude (main, "Extreme magnitudes: fit a curve beyond 2^+-400
+# rescaled by a power of two") fixed the first four; the last three remain: a
+# side whose spread is far below the largest score, and a candidate that maps
+# back to a subnormal and so no longer splits the scores as its count says.
 EXTREME_EXAMPLES = [
     np.array([1e308, -1e308, 5e307, 0.0, 1.0, 1e308]),
     np.array([1e308, 1.7e308, 1.0e308, 1.1e308, 1.79e308]),
     np.array([np.finfo(np.float64).max, -np.finfo(np.float64).max, 0.0]),
     np.array([5e-324, 1e-323, 0.0, 2e-323, 5e-324, 1e-320]),
     np.array([0.0, 1.7858417106760597e-277, 0.5]),
+    np.array([-1.192092896e-07, -3.719838746210229e16, 1.4826, 6.440407714003536e234]),
+    np.array([0.0, 5e-324, 5e-324]),
 ]
 EXTREME_GAP = pytest.mark.xfail(
     strict=True,
     reason=(
-        "TODO(#8): the core (and the reference) lose scores near 1e308 to "
-        "overflow and subnormal spreads to underflow; the fix scales by a power "
-        "of two. Strict: remove this mark when the examples pass."
+        "TODO(#8): a side whose spread is far below the largest score still "
+        "loses its variance to underflow, and a candidate mapped back to a "
+        "subnormal can disagree with its count; see docs/reliability.md. "
+        "Strict: remove this mark when the examples pass."
     ),
 )
 
@@ -359,16 +370,21 @@ EXTREME_GAP = pytest.mark.xfail(
 @example(scores=EXTREME_EXAMPLES[2])
 @example(scores=EXTREME_EXAMPLES[3])
 @example(scores=EXTREME_EXAMPLES[4])
+@example(scores=EXTREME_EXAMPLES[5])
+@example(scores=EXTREME_EXAMPLES[6])
 def test_extreme_magnitudes_keep_every_rule(scores: Scores) -> None:
     check_rules(ltrend.fit(scores), scores)
     check_rules(reference.fit(scores), scores)
 
 
-@EXTREME_GAP
 @given(scores=score_arrays(ANY_FINITE, min_size=3))
 @example(scores=EXTREME_EXAMPLES[0])
 @example(scores=EXTREME_EXAMPLES[1])
 @example(scores=EXTREME_EXAMPLES[2])
+@example(scores=EXTREME_EXAMPLES[3])
+@example(scores=EXTREME_EXAMPLES[4])
+@example(scores=EXTREME_EXAMPLES[5])
+@example(scores=EXTREME_EXAMPLES[6])
 def test_extreme_magnitudes_match_the_reference(scores: Scores) -> None:
     core, ref = fit_both(scores)
     assert_agree(core, ref, scores)
