@@ -329,20 +329,14 @@ def test_the_largest_inputs_keep_every_rule(shape: str) -> None:
 # --- fit over the full float range ---------------------------------------------
 
 
-@given(scores=score_arrays(ANY_FINITE, min_size=3))
-def test_any_finite_floats_keep_the_structural_rules(scores: Scores) -> None:
-    """No exception, no NaN threshold, a mask and table consistent with it."""
-    check_rules(ltrend.fit(scores), scores, numeric=False)
-    check_rules(ltrend.fit(scores, max_degree=10), scores, max_degree=10, numeric=False)
-
-
 # Inputs on which main failed when these tests were written (issue #8): squared
 # deviations that overflow near 1e308, and a subnormal spread whose squares
 # underflow to zero (a false var(N) = 0, so +inf compactness). Rescaling by the
 # largest magnitude (main, "Extreme magnitudes: fit a curve beyond 2^+-400
-# rescaled by a power of two") fixed the first four; the last three remain: a
-# side whose spread is far below the largest score, and a candidate that maps
-# back to a subnormal and so no longer splits the scores as its count says.
+# rescaled by a power of two") fixed the first four; the others remain: a side
+# whose spread is far below the largest score, and a candidate whose count,
+# taken on the rescaled curve, disagrees with the split it makes on the scores
+# (when it maps back to a subnormal, or when small scores vanish on rescaling).
 EXTREME_EXAMPLES = [
     np.array([1e308, -1e308, 5e307, 0.0, 1.0, 1e308]),
     np.array([1e308, 1.7e308, 1.0e308, 1.1e308, 1.79e308]),
@@ -351,6 +345,10 @@ EXTREME_EXAMPLES = [
     np.array([0.0, 1.7858417106760597e-277, 0.5]),
     np.array([-1.192092896e-07, -3.719838746210229e16, 1.4826, 6.440407714003536e234]),
     np.array([0.0, 5e-324, 5e-324]),
+    # Found by fuzz/fuzz_targets/fit.rs on main: rescaled for -7.3e211, the
+    # score -1.2e-119 becomes -0.0, so degree 1 counts it at or above its
+    # candidate 0.0, while the mask (on the scores as given) does not.
+    np.array([-7.343562278240081e211] * 5 + [-1.1837e-119, 3.7005e95, -2.6915e40]),
 ]
 EXTREME_GAP = pytest.mark.xfail(
     strict=True,
@@ -363,6 +361,43 @@ EXTREME_GAP = pytest.mark.xfail(
 )
 
 
+#: Main rescales a curve whose largest magnitude lies beyond 2^+-400 by a power
+#: of two. Scaled down, scores far below the largest turn subnormal or vanish;
+#: scaled up, candidates map back to subnormals and round. Either way a
+#: candidate's count (taken on the rescaled curve) can disagree with the split
+#: it makes. TODO(#8): such inputs are checked by
+#: test_extreme_magnitudes_keep_every_rule (a strict xfail); here the scores
+#: that rescaling cannot hold are set to 0 (the bounds leave a margin, as the
+#: core finds the exponent with log2).
+RESCALED_EXPONENT = 399
+#: Scaled down, scores more than 2^1000 below the largest are set to 0.
+KEPT_BELOW_LARGEST = 1000
+
+
+def within_rescaling_range(scores: Scores) -> Scores:
+    """``scores`` with the values that rescaling would lose set to 0."""
+    top = float(np.max(np.abs(scores), initial=0.0))
+    exponent = math.frexp(top)[1]
+    if exponent >= RESCALED_EXPONENT:
+        lost = np.abs(scores) < math.ldexp(top, -KEPT_BELOW_LARGEST)
+    elif exponent <= -RESCALED_EXPONENT:
+        lost = np.abs(scores) < np.finfo(np.float64).smallest_normal
+    else:
+        return scores
+    if lost.any():
+        event("scores beyond the rescaling range set to 0")
+    return np.where(lost, 0.0, scores)
+
+
+@given(scores=score_arrays(ANY_FINITE, min_size=3).map(within_rescaling_range))
+@example(scores=EXTREME_EXAMPLES[0])
+@example(scores=EXTREME_EXAMPLES[5])
+def test_any_finite_floats_keep_the_structural_rules(scores: Scores) -> None:
+    """No exception, no NaN threshold, a mask and table consistent with it."""
+    check_rules(ltrend.fit(scores), scores, numeric=False)
+    check_rules(ltrend.fit(scores, max_degree=10), scores, max_degree=10, numeric=False)
+
+
 @EXTREME_GAP
 @given(scores=score_arrays(ANY_FINITE, min_size=3))
 @example(scores=EXTREME_EXAMPLES[0])
@@ -372,6 +407,7 @@ EXTREME_GAP = pytest.mark.xfail(
 @example(scores=EXTREME_EXAMPLES[4])
 @example(scores=EXTREME_EXAMPLES[5])
 @example(scores=EXTREME_EXAMPLES[6])
+@example(scores=EXTREME_EXAMPLES[7])
 def test_extreme_magnitudes_keep_every_rule(scores: Scores) -> None:
     check_rules(ltrend.fit(scores), scores)
     check_rules(reference.fit(scores), scores)
