@@ -47,9 +47,11 @@ use crate::threshold::{self, DegreeRow, LTrendFit, MIN_SCORES};
 /// describing sizes whose arithmetic could overflow.
 pub const MAX_WINDOW: usize = 1 << 40;
 
-/// Largest `n_seen` a snapshot may carry: 2^62 leaves the counters room to grow
-/// without overflow for longer than any service runs.
-const MAX_COUNT: u64 = 1 << 62;
+/// Largest `n_seen` and `n_refits` a snapshot may carry: 2^62 (146 years at 10^9
+/// scores a second) leaves the counters far from overflow. The counters stop
+/// there (see [`Monitor::update`]), so that every state a monitor reaches, even
+/// from a crafted snapshot near the cap, is one its own snapshot can hold.
+pub const MAX_COUNT: u64 = 1 << 62;
 
 /// Format version written by [`Monitor::to_bytes`]; bump it when the payload changes.
 ///
@@ -362,6 +364,9 @@ impl Monitor {
 
     /// Judge one score, then let it enter the window (and refit when one is due).
     ///
+    /// The counters `n_seen`, `n_flagged` and `n_omitted` stop growing at 2^62
+    /// scores ([`MAX_COUNT`]), a count no real stream reaches.
+    ///
     /// # Errors
     /// [`KernelError::NonFinite`] for a NaN or infinite score under
     /// [`NanPolicy::Raise`]; the monitor is then unchanged.
@@ -413,13 +418,16 @@ impl Monitor {
     }
 
     fn step(&mut self, z: f64) -> Result<bool, KernelError> {
-        self.n_seen += 1;
+        // The counters stop together at MAX_COUNT, which keeps flagged + omitted
+        // <= seen (found by fuzz/fuzz_targets/snapshot.rs).
+        let counting = u64::from(self.n_seen < MAX_COUNT);
+        self.n_seen += counting;
         if !z.is_finite() {
-            self.n_omitted += 1;
+            self.n_omitted += counting;
             return Ok(false);
         }
         let flagged = self.last.as_ref().is_some_and(|r| z >= r.threshold);
-        self.n_flagged += u64::from(flagged);
+        self.n_flagged += u64::from(flagged) & counting;
         self.push(z);
         let due = if self.last.is_some() {
             self.config.refit_every
@@ -496,7 +504,7 @@ impl Monitor {
             }
         };
         self.work.merged = std::mem::replace(&mut self.sorted, fit.sorted);
-        self.n_refits += 1;
+        self.n_refits = self.n_refits.saturating_add(1).min(MAX_COUNT);
         self.record(HistoryEntry {
             at: self.n_seen,
             threshold: fit.threshold,
@@ -518,7 +526,9 @@ impl Monitor {
         if let Some(previous) = self.history.back_mut() {
             if previous.at == entry.at {
                 // Same n_seen, same window: the refit was a repeat (see module notes).
-                debug_assert_eq!(previous.threshold.to_bits(), entry.threshold.to_bits());
+                // NOTE: its threshold need not equal the previous one when that came
+                // from a snapshot written by another build (or crafted); the newer
+                // fit replaces it either way (found by fuzz/fuzz_targets/snapshot.rs).
                 *previous = entry;
                 return;
             }
@@ -891,9 +901,9 @@ fn decode(bytes: &[u8]) -> Result<Monitor, SnapshotError> {
             "counters: {n_flagged} flagged and {n_omitted} omitted of {n_seen} seen"
         )));
     }
-    if n_seen > MAX_COUNT {
+    if n_seen > MAX_COUNT || n_refits > MAX_COUNT {
         return Err(inconsistent(format!(
-            "n_seen = {n_seen} is beyond any stream"
+            "n_seen = {n_seen} and n_refits = {n_refits}: beyond any stream"
         )));
     }
     let stale = ring.len().saturating_sub(since_refit);
@@ -1463,6 +1473,64 @@ mod tests {
         assert!(matches!(
             Monitor::from_bytes(&trailing),
             Err(KernelError::Snapshot(SnapshotError::Malformed { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_restored_threshold_from_another_build_is_replaced_by_a_repeat_refit() {
+        // Regression (fuzz target `snapshot`): a snapshot whose last threshold is
+        // not this build's fit of the window, refitted at the same n_seen, once
+        // tripped a debug assertion in `record`.
+        let mut rng = Rng(15);
+        let mut monitor = Monitor::new(config(20, 5, 10)).unwrap();
+        let scores: Vec<f64> = (0..15).map(|_| rng.score()).collect();
+        monitor.update_many(&scores).unwrap();
+        assert_eq!(monitor.since_refit(), 0);
+        let refit = monitor.last.as_mut().unwrap();
+        let degree = refit.degree.unwrap();
+        let other = refit.threshold.next_down();
+        refit.threshold = other;
+        refit.rows[degree - 1].threshold = other;
+        monitor.history.back_mut().unwrap().threshold = other;
+        let mut restored = Monitor::from_bytes(&monitor.to_bytes()).unwrap();
+        assert_eq!(restored.threshold(), Some(other));
+        restored.refit().unwrap();
+        let direct = fit(&restored.window_scores(), 5, NanPolicy::Raise).unwrap();
+        assert_eq!(restored.threshold(), Some(direct.threshold));
+        assert_eq!(restored.history().len(), 2);
+        let newest = restored.history().back().unwrap();
+        assert_eq!((newest.at, newest.threshold), (15, direct.threshold));
+    }
+
+    #[test]
+    fn counters_stop_at_the_cap_so_that_snapshots_stay_readable() {
+        // Regression (fuzz target `snapshot`): a snapshot with n_seen just under
+        // the cap was accepted, and a few updates later the monitor's own
+        // snapshot was refused.
+        let mut rng = Rng(16);
+        let mut monitor = Monitor::new(config(20, 5, 10)).unwrap();
+        let first: Vec<f64> = (0..12).map(|_| rng.score()).collect();
+        monitor.update_many(&first).unwrap();
+        let flagged = monitor.n_flagged();
+        monitor.n_seen = MAX_COUNT - 2;
+        monitor.n_refits = MAX_COUNT;
+        let mut restored = Monitor::from_bytes(&monitor.to_bytes()).unwrap();
+        let scores: Vec<f64> = (0..40).map(|_| rng.score()).collect();
+        restored.update_many(&scores).unwrap();
+        restored.refit().unwrap();
+        assert_eq!(
+            (restored.n_seen(), restored.n_refits()),
+            (MAX_COUNT, MAX_COUNT)
+        );
+        assert!(restored.n_flagged() <= flagged + 2);
+        assert_eq!(restored.len(), 20);
+        let again = Monitor::from_bytes(&restored.to_bytes()).unwrap();
+        assert_eq!(again.to_bytes(), restored.to_bytes());
+        // Beyond the cap, a snapshot is refused.
+        monitor.n_refits = MAX_COUNT + 1;
+        assert!(matches!(
+            Monitor::from_bytes(&monitor.to_bytes()),
+            Err(KernelError::Snapshot(SnapshotError::Inconsistent { .. }))
         ));
     }
 

@@ -141,7 +141,12 @@ def _split(line: str, delimiter: str | None) -> list[str]:
     """The fields of one line, quotes removed, surrounding spaces stripped."""
     if delimiter is None:
         return line.split()
-    fields = next(csv.reader([line], delimiter=delimiter, quotechar=_QUOTE), [])
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter, quotechar=_QUOTE), [])
+    except csv.Error:
+        # A carriage return inside an unquoted field (bare-CR line ends, binary
+        # bytes): split plainly, so that the caller names the line as not a number.
+        fields = line.split(delimiter)
     return [field.strip() for field in fields]
 
 
@@ -266,6 +271,24 @@ def _has_header(first: list[str], second: list[str] | None) -> bool:
     return any(_is_number(second[i]) for i in texts)
 
 
+def _names_the_column(first: list[str], column: str | None) -> bool:
+    """Whether the first row is a header because it holds the column asked for.
+
+    A row of numbers is a header of numeric names (years, say) only when the
+    column cannot also be read as an index into it: with ``--column 0`` a first
+    row of data that holds a 0 stays data, and column 0 is read.
+    """
+    if column is None or column not in first:
+        return False
+    if not all(_is_number(field) for field in first):
+        return True
+    try:
+        index = int(column)
+    except ValueError:
+        return True
+    return not -len(first) <= index < len(first)
+
+
 def _find_layout(
     lines: list[str], delimiter: str | None, column: str | None, source: str
 ) -> tuple[int, str | None, tuple[int, str | None]] | None:
@@ -280,7 +303,8 @@ def _find_layout(
         delimiter = _sniff_delimiter(lines[content[0]])
     first = _split(lines[content[0]], delimiter)
     second = _split(lines[content[1]], delimiter) if len(content) > 1 else None
-    header = first if column in first or _has_header(first, second) else None
+    named = _names_the_column(first, column)
+    header = first if named or _has_header(first, second) else None
     layout = _column_index(column, header, len(first), source)
     return (content[0] + 1 if header is not None else content[0]), delimiter, layout
 

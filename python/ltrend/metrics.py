@@ -108,7 +108,9 @@ def best_f1(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[float, float]
 
     Every cut between distinct score values is tried exactly, in O(n log n): the
     scores are sorted once in decreasing order and the counts are cumulative
-    sums. Returns ``(0.0, inf)`` when there is no anomaly in ``y_true``.
+    sums. A NaN score is never at or above a threshold, so it is never predicted
+    anomalous and is not a candidate threshold (its label still counts). Returns
+    ``(0.0, inf)`` when there is no anomaly in ``y_true``.
     """
     truth = _as_binary(y_true, "y_true")
     values = np.asarray(scores, dtype=np.float64)
@@ -117,8 +119,10 @@ def best_f1(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[float, float]
             f"scores: shape {values.shape} differs from y_true's {truth.shape}"
         )
     positives = int(np.count_nonzero(truth))
-    if positives == 0 or values.size == 0:
+    comparable = ~np.isnan(values)
+    if positives == 0 or not comparable.any():
         return 0.0, math.inf
+    values, truth = values[comparable], truth[comparable]
     order = np.argsort(-values, kind="stable")
     ordered = values[order]
     true_positives = np.cumsum(truth[order])
@@ -128,7 +132,8 @@ def best_f1(y_true: npt.ArrayLike, scores: npt.ArrayLike) -> tuple[float, float]
     predicted = np.arange(1, values.size + 1)[last_of_run]
     tp = true_positives[last_of_run]
     scores_f1 = 2.0 * tp / (predicted + positives)
-    best = int(np.argmax(scores_f1))
+    # The cuts run from the highest threshold down: take the last best one.
+    best = scores_f1.size - 1 - int(np.argmax(scores_f1[::-1]))
     return float(scores_f1[best]), float(ordered[last_of_run][best])
 
 
