@@ -100,24 +100,7 @@ fn split_compactness<T: Score>(sorted: &[T], cuts: &[usize]) -> Vec<f64> {
         .windows(2)
         .map(|w| Moments::of_sorted_blocks(&sorted[w[0]..w[1]], origin))
         .collect();
-    // prefix[j]: moments of sorted[..bounds[j]]; suffix[j]: of sorted[bounds[j]..].
-    let mut prefix = vec![Moments::EMPTY];
-    for &segment in &segments {
-        let last = *prefix.last().unwrap_or(&Moments::EMPTY);
-        prefix.push(last.merge(segment));
-    }
-    let mut suffix = vec![Moments::EMPTY];
-    for &segment in segments.iter().rev() {
-        let last = *suffix.last().unwrap_or(&Moments::EMPTY);
-        suffix.push(segment.merge(last));
-    }
-    suffix.reverse();
-    cuts.iter()
-        .map(|cut| {
-            let j = bounds.partition_point(|b| b < cut);
-            compactness(prefix[j], suffix[j])
-        })
-        .collect()
+    compactness_at_cuts(&bounds, &segments, cuts)
 }
 
 /// The moments of `sorted[start..end]` from those of the whole blocks of
@@ -156,8 +139,16 @@ fn split_compactness_from_blocks<T: Score>(
         .windows(2)
         .map(|w| segment_moments(sorted, blocks, w[0], w[1], origin))
         .collect();
+    compactness_at_cuts(&bounds, &segments, cuts)
+}
+
+/// The compactness of the split at each cut, from the moments of the segments
+/// between consecutive `bounds` (sorted, distinct, from 0 to n, every cut among
+/// them): prefix states are the normal side, suffix states the anomalous one.
+fn compactness_at_cuts(bounds: &[usize], segments: &[Moments], cuts: &[usize]) -> Vec<f64> {
+    // prefix[j]: moments of sorted[..bounds[j]]; suffix[j]: of sorted[bounds[j]..].
     let mut prefix = vec![Moments::EMPTY];
-    for &segment in &segments {
+    for &segment in segments {
         let last = *prefix.last().unwrap_or(&Moments::EMPTY);
         prefix.push(last.merge(segment));
     }
