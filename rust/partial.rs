@@ -28,7 +28,7 @@
 //! which is how they pickle between processes.
 
 use crate::error::KernelError;
-use crate::polyfit::{add_rank_projections, GramFit, MAX_DEGREE_LIMIT};
+use crate::polyfit::{add_rank_projections, check_fit_size, GramFit};
 use crate::sort::{count_non_finite, NanPolicy, Score};
 use crate::threshold::{compactness, DegreeRow, MIN_SCORES};
 use crate::variance::Moments;
@@ -127,22 +127,6 @@ pub struct ProjectionState {
     pub sums: Vec<f64>,
 }
 
-fn check_degree(n: usize, max_degree: usize) -> Result<(), KernelError> {
-    if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
-        return Err(KernelError::InvalidMaxDegree {
-            got: max_degree,
-            limit: MAX_DEGREE_LIMIT,
-        });
-    }
-    if n < max_degree + 2 {
-        return Err(KernelError::TooFewScores {
-            needed: max_degree + 2,
-            got: n,
-        });
-    }
-    Ok(())
-}
-
 impl ProjectionState {
     /// The projections of `sorted`, which holds the global ranks `offset..offset + len`
     /// of the sorted curve of `n` scores.
@@ -175,7 +159,7 @@ impl ProjectionState {
         origin: f64,
         max_degree: usize,
     ) -> Result<ProjectionState, KernelError> {
-        check_degree(n, max_degree)?;
+        check_fit_size(n, max_degree)?;
         if offset + sorted.len() > n {
             return Err(invalid(format!(
                 "ranks {offset}..{} run past the {n} scores of the curve",
@@ -218,7 +202,7 @@ impl ProjectionState {
         max_degree: usize,
     ) -> Result<ProjectionState, KernelError> {
         let n: usize = bins.segments.iter().map(|m| m.count).sum();
-        check_degree(n, max_degree)?;
+        check_fit_size(n, max_degree)?;
         let mut sums = vec![0.0; max_degree + 1];
         let mut offset = 0;
         for bin in bins.segments.iter().filter(|m| m.count > 0) {

@@ -52,6 +52,27 @@ pub struct GramFit {
     recurrence: Vec<f64>,
 }
 
+/// Refuse a degree outside `1..=MAX_DEGREE_LIMIT`, or a curve too short for it
+/// (`n < max_degree + 2`: the fit would interpolate every point).
+///
+/// # Errors
+/// [`KernelError::InvalidMaxDegree`] or [`KernelError::TooFewScores`].
+pub fn check_fit_size(n: usize, max_degree: usize) -> Result<(), KernelError> {
+    if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
+        return Err(KernelError::InvalidMaxDegree {
+            got: max_degree,
+            limit: MAX_DEGREE_LIMIT,
+        });
+    }
+    if n < max_degree + 2 {
+        return Err(KernelError::TooFewScores {
+            needed: max_degree + 2,
+            got: n,
+        });
+    }
+    Ok(())
+}
+
 /// Abscissa `t` in [-1, 1] of rank `i` among `n` points (`n >= 2`).
 #[inline]
 fn abscissa(i: usize, n: usize) -> f64 {
@@ -208,19 +229,8 @@ impl GramFit {
     /// assert!(yhat.iter().zip([1.0, 3.0, 5.0, 7.0]).all(|(a, b)| (a - b).abs() < 1e-12));
     /// ```
     pub fn new<T: Score>(sorted: &[T], max_degree: usize) -> Result<GramFit, KernelError> {
-        if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
-            return Err(KernelError::InvalidMaxDegree {
-                got: max_degree,
-                limit: MAX_DEGREE_LIMIT,
-            });
-        }
         let n = sorted.len();
-        if n < max_degree + 2 {
-            return Err(KernelError::TooFewScores {
-                needed: max_degree + 2,
-                got: n,
-            });
-        }
+        check_fit_size(n, max_degree)?;
         let center = sorted[n / 2].to_f64();
         let recurrence = recurrence_constants(n, max_degree);
         let mut totals = [0.0f64; MAX_DEGREE_LIMIT + 1];
@@ -402,18 +412,7 @@ impl GramFit {
     /// ```
     pub fn from_projections(n: usize, center: f64, sums: &[f64]) -> Result<GramFit, KernelError> {
         let max_degree = sums.len().saturating_sub(1);
-        if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
-            return Err(KernelError::InvalidMaxDegree {
-                got: max_degree,
-                limit: MAX_DEGREE_LIMIT,
-            });
-        }
-        if n < max_degree + 2 {
-            return Err(KernelError::TooFewScores {
-                needed: max_degree + 2,
-                got: n,
-            });
-        }
+        check_fit_size(n, max_degree)?;
         let recurrence = recurrence_constants(n, max_degree);
         let mut coefficients = Vec::with_capacity(max_degree + 1);
         let mut norm = n as f64;
@@ -695,19 +694,8 @@ impl GramFit {
         max_degree: usize,
         per_block: &(dyn Fn(&[T]) -> B + Sync),
     ) -> Result<(GramFit, Vec<B>), KernelError> {
-        if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
-            return Err(KernelError::InvalidMaxDegree {
-                got: max_degree,
-                limit: MAX_DEGREE_LIMIT,
-            });
-        }
         let n = sorted.len();
-        if n < max_degree + 2 {
-            return Err(KernelError::TooFewScores {
-                needed: max_degree + 2,
-                got: n,
-            });
-        }
+        check_fit_size(n, max_degree)?;
         let center = sorted[n / 2].to_f64();
         let recurrence = recurrence_constants(n, max_degree);
         let item = |(index, item): (usize, &[T])| {
