@@ -485,13 +485,19 @@ fn block_kernel<T: Score, const TERMS: usize>(
     let mut partial = [[0.0f64; LANES]; TERMS];
     let groups = block.chunks_exact(LANES);
     let rest = groups.remainder();
-    for (g, group) in groups.enumerate() {
-        let first = first_rank + g * LANES;
+    // The ranks as floats, stepped by LANES: exact (ranks are far below 2^53), so
+    // the same values as converting each rank, without a conversion per score.
+    let mut rank = [0.0f64; LANES];
+    for (lane, r) in rank.iter_mut().enumerate() {
+        *r = (first_rank + lane) as f64;
+    }
+    for group in groups {
         let mut y = [0.0f64; LANES];
         let mut t = [0.0f64; LANES];
         for lane in 0..LANES {
             y[lane] = group[lane].to_f64() - center;
-            t[lane] = (first + lane) as f64 * h - 1.0;
+            t[lane] = rank[lane] * h - 1.0;
+            rank[lane] += LANES as f64;
         }
         accumulate_lanes(&y, &t, &b, &mut partial);
     }
