@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod knee;
+pub mod log_knee;
 pub mod method;
 pub mod monitor;
 pub mod partial;

@@ -10,6 +10,7 @@ use std::fmt;
 
 use crate::error::KernelError;
 use crate::knee::knee;
+use crate::log_knee::log_knee;
 use crate::polyfit::MAX_DEGREE_LIMIT;
 use crate::sort::{sorted_finite, NanPolicy, Score};
 use crate::threshold::{self, extreme_scale_exponent, pow2_scale, LTrendFit, MIN_SCORES};
@@ -25,11 +26,19 @@ pub enum Method {
     TwoSegment,
     /// The knee of the sorted curve: the point farthest below its chord.
     Knee,
+    /// The knee of the sorted curve on a signed-log scale (median-centred,
+    /// in units of the interquartile range).
+    LogKnee,
 }
 
 impl Method {
     /// Every method, in the order `ltrend.METHODS` lists them.
-    pub const ALL: [Method; 3] = [Method::Paper, Method::TwoSegment, Method::Knee];
+    pub const ALL: [Method; 4] = [
+        Method::Paper,
+        Method::TwoSegment,
+        Method::Knee,
+        Method::LogKnee,
+    ];
 
     /// The name used by the Python API.
     pub fn name(self) -> &'static str {
@@ -37,6 +46,7 @@ impl Method {
             Method::Paper => "paper",
             Method::TwoSegment => "two_segment",
             Method::Knee => "knee",
+            Method::LogKnee => "log_knee",
         }
     }
 
@@ -105,6 +115,7 @@ fn breakpoint_of<T: Score>(method: Method, sorted: &[T]) -> Option<usize> {
     match method {
         Method::TwoSegment => two_segment(sorted).map(|f| f.breakpoint),
         Method::Knee => knee(sorted).map(|k| k.breakpoint),
+        Method::LogKnee => log_knee(sorted).map(|k| k.breakpoint),
         Method::Paper => None,
     }
 }
@@ -115,6 +126,7 @@ fn breakpoint_of<T: Score>(method: Method, sorted: &[T]) -> Option<usize> {
 /// paper        threshold::fit (the paper's method, unchanged)
 /// two_segment  s[k*],  k* = argmin_k SSE(line on i < k) + SSE(line on i >= k)
 /// knee         first score above s[k],  k = argmax_i (i/(n-1) - (s[i]-s[0])/(s[n-1]-s[0]))
+/// log_knee     the knee of t_i = sign(z_i) ln(1 + |z_i|),  z_i = (s[i] - median) / (Q3 - Q1)
 /// ```
 ///
 /// Every method needs [`MIN_SCORES`] finite scores and checks `max_degree` (used
@@ -213,13 +225,14 @@ mod tests {
         let scores = [0.3, 0.1, f64::NAN, 0.2, 9.0, 0.25, 8.0, 0.15];
         let mut finite: Vec<f64> = scores.iter().copied().filter(|v| v.is_finite()).collect();
         finite.sort_by(f64::total_cmp);
-        for method in [Method::TwoSegment, Method::Knee] {
+        for method in [Method::TwoSegment, Method::Knee, Method::LogKnee] {
             let fit = fit_method(&scores, method, 5, NanPolicy::Omit).unwrap();
             let MethodFit::Split(split) = fit else {
                 panic!("{method} is a split method");
             };
             let expected = match method {
                 Method::TwoSegment => two_segment(&finite).map(|f| f.breakpoint),
+                Method::LogKnee => log_knee(&finite).map(|k| k.breakpoint),
                 _ => knee(&finite).map(|k| k.breakpoint),
             };
             assert_eq!(split.breakpoint, expected, "{method}");
@@ -237,7 +250,7 @@ mod tests {
     fn extreme_magnitudes_split_like_ordinary_ones() {
         let mut base: Vec<f64> = (0..40).map(|i| f64::from(i % 7) * 0.1).collect();
         base.extend([3.0, 3.5, 4.5]);
-        for method in [Method::TwoSegment, Method::Knee] {
+        for method in [Method::TwoSegment, Method::Knee, Method::LogKnee] {
             let plain = fit_method(&base, method, 5, NanPolicy::Raise).unwrap();
             for exponent in [-1060, -700, 700, 1020] {
                 let scaled: Vec<f64> = base.iter().map(|&v| pow2_scale(v, exponent)).collect();

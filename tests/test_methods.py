@@ -90,6 +90,32 @@ def _knee_depth(s: FloatArray, k: int) -> float:
     return float(k / (s.size - 1) - (s[k] - s[0]) / (s[-1] - s[0]))
 
 
+def _log_curve(s: FloatArray) -> FloatArray | None:
+    """``sign(z) log1p(|z|)``, ``z = (s - median) / (Q3 - Q1)`` (the mean absolute
+    deviation from the median when the quartiles coincide); None without spread.
+    Written from docs/methods.md: where ``z`` overflows (a subnormal unit), its
+    log is ``log|s - median| - log(unit)``."""
+    q1, median, q3 = np.quantile(s, [0.25, 0.5, 0.75])
+    unit = float(q3 - q1) if q3 > q1 else float(np.mean(np.abs(s - median)))
+    if unit == 0.0:
+        return None
+    distance = s - median
+    with np.errstate(over="ignore", divide="ignore"):
+        z = np.abs(distance) / unit
+        magnitude = np.where(
+            np.isinf(z), np.log(np.abs(distance)) - math.log(unit), np.log1p(z)
+        )
+    curve: FloatArray = np.sign(distance) * magnitude
+    return curve
+
+
+def _log_knee_depth(s: FloatArray, k: int) -> float:
+    """The knee depth of point ``k`` on the signed-log curve of ``s``."""
+    curve = _log_curve(s)
+    assert curve is not None
+    return _knee_depth(curve, k)
+
+
 def _knee_point(s: FloatArray, breakpoint: int) -> int:
     """The last normal point: the last rank below the breakpoint's score."""
     return breakpoint - 1
@@ -115,8 +141,9 @@ def assert_split_parity(scores: FloatArray, method: str) -> None:
             scale = max(abs(a), abs(b), float(np.var(s)) * s.size * 1e-12)
             assert abs(a - b) <= TIE_RTOL * scale + 1e-12 * scale
         else:
-            a = _knee_depth(s, _knee_point(s, core.breakpoint))
-            b = _knee_depth(s, _knee_point(s, twin.breakpoint))
+            depth = _log_knee_depth if method == "log_knee" else _knee_depth
+            a = depth(s, _knee_point(s, core.breakpoint))
+            b = depth(s, _knee_point(s, twin.breakpoint))
             assert math.isclose(a, b, rel_tol=TIE_RTOL, abs_tol=1e-12)
     # Whatever was chosen, the result is self-consistent.
     if core.breakpoint is None:
@@ -169,6 +196,25 @@ def test_knee_is_the_point_farthest_below_the_chord(scores: FloatArray) -> None:
     knee = _knee_point(s, result.breakpoint)
     assert depth[knee] >= depth.max() - 1e-12
     # Everything above the knee point's score is anomalous, nothing at or below.
+    assert result.n_anomalies == int(np.count_nonzero(s > s[knee]))
+
+
+@settings(max_examples=MAX_EXAMPLES, deadline=None)
+@given(scores=_curves())
+def test_log_knee_is_the_knee_of_the_signed_log_curve(scores: FloatArray) -> None:
+    result = ltrend.fit(scores, method="log_knee")
+    s = _core_view(np.sort(scores))
+    curve = _log_curve(s)
+    if curve is None or curve[-1] == curve[0]:
+        assert result.breakpoint is None
+        return
+    depth = np.array([_knee_depth(curve, i) for i in range(s.size)])
+    if depth.max() <= 1e-12:
+        # At most a rounding-level dent below the chord: either answer is right.
+        return
+    assert result.breakpoint is not None
+    knee = _knee_point(s, result.breakpoint)
+    assert depth[knee] >= depth.max() - 1e-9
     assert result.n_anomalies == int(np.count_nonzero(s > s[knee]))
 
 
@@ -229,6 +275,30 @@ def test_knee_worked_example() -> None:
         assert (result.breakpoint, result.threshold, result.n_anomalies) == (6, 10.0, 1)
 
 
+def test_log_knee_worked_example() -> None:
+    # Base 0.00 .. 0.19 (20 scores), a branch 1.0, 1.5 and one far score 100.
+    # Median 0.11, Q1 0.055, Q3 0.165, unit 0.11; the log curve runs from
+    # ln(1 + 1) at 0 (negative side) to ln(1 + 99.89/0.11) = 6.81 at 100. Rank 19
+    # (0.19, log 0.55) lies 0.70 below the chord, rank 20 (1.0, log 2.21) 0.52 and
+    # rank 21 (1.5, log 2.61) 0.51, so the knee is rank 19 and 1.0, 1.5, 100 are
+    # anomalous. The plain knee, scaled by 100, puts its knee at rank 21.
+    scores = np.concatenate([np.arange(20) * 0.01, [1.0, 1.5, 100.0]])
+    for impl in (ltrend.fit, reference.fit):
+        found = impl(scores[::-1].copy(), method="log_knee")
+        assert (found.breakpoint, found.threshold, found.n_anomalies) == (20, 1.0, 3)
+        assert impl(scores, method="knee").breakpoint == 22
+
+
+def test_log_knee_reads_a_tied_majority_through_the_mean_deviation() -> None:
+    # Five of six scores tie at 0, so Q1 == Q3 and the unit is the mean absolute
+    # deviation from the median, 5/6: the curve is 0 x5 then ln(1 + 6) and the
+    # knee is the last 0.
+    scores = np.array([0.0, 0.0, 5.0, 0.0, 0.0, 0.0])
+    for impl in (ltrend.fit, reference.fit):
+        found = impl(scores, method="log_knee")
+        assert (found.breakpoint, found.threshold, found.n_anomalies) == (5, 5.0, 1)
+
+
 @pytest.mark.parametrize(
     ("method", "scores"),
     [
@@ -240,6 +310,9 @@ def test_knee_worked_example() -> None:
         ("knee", np.full(7, 2.5)),
         ("knee", np.array([1.0, 2.0, 3.0, 4.0, 5.0])),
         ("knee", np.array([0.0, 4.0, 5.0])),
+        ("log_knee", np.full(7, 2.5)),
+        # Median 4, unit Q3 - Q1 = 2.5: the log curve -0.96, 0, 0.34 is concave.
+        ("log_knee", np.array([0.0, 4.0, 5.0])),
     ],
     ids=[
         "2seg-constant",
@@ -248,6 +321,8 @@ def test_knee_worked_example() -> None:
         "knee-constant",
         "knee-straight",
         "knee-concave",
+        "log-knee-constant",
+        "log-knee-concave",
     ],
 )
 def test_no_split_flags_nothing(method: str, scores: FloatArray) -> None:
@@ -361,3 +436,22 @@ def test_methods_agree_on_real_scores(method: str) -> None:
         else:
             assert_split_parity(scores, method)
             assert_split_parity(scores.astype(np.float32), method)
+
+
+def _cached_benchmark_scores() -> list[FloatArray]:
+    """The score sets of ``benches/quality.py``, if its cache is present."""
+    cache = Path(__file__).resolve().parents[1] / "benches" / ".cache" / "scores"
+    found = []
+    for path in sorted(cache.glob("*.npz")):
+        with np.load(path) as archive:
+            found.append(archive["scores"].astype(np.float64))
+    return found
+
+
+@pytest.mark.parametrize("method", SPLIT_METHODS)
+def test_methods_agree_on_the_benchmark_scores(method: str) -> None:
+    cached = _cached_benchmark_scores()
+    if not cached:
+        pytest.skip("no benchmark score cache (run python benches/quality.py)")
+    for scores in cached:
+        assert_split_parity(scores, method)

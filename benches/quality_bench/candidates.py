@@ -142,6 +142,48 @@ def knee_slope(factor: float) -> Candidate:
     return apply
 
 
+def signed_log(scores: FloatArray, unit: float = 1.0) -> FloatArray:
+    """``sign(z) log(1 + |z|)`` of ``z = (s - median) / (unit * IQR)``.
+
+    The curve's tail is compressed so that the knee is read on the shape of the
+    base as much as on the height of the largest scores.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    q1, median, q3 = np.percentile(s, [25.0, 50.0, 75.0])
+    scale = float(q3 - q1) or float(np.mean(np.abs(s - median))) or 1.0
+    z = (s - median) / (unit * scale)
+    return np.sign(z) * np.log1p(np.abs(z))
+
+
+def log_knee(unit: float = 1.0, top: float = 1.0) -> Candidate:
+    """The knee (``knee_slope(1)``) of the sorted curve after :func:`signed_log`,
+    optionally on its top ``top`` share only (``unit=1, top=1`` is
+    ``method="log_knee"``, which the study calls through ``ltrend.fit``)."""
+
+    def apply(scores: FloatArray) -> Mask:
+        s = np.sort(scores)
+        start = int(s.size * (1.0 - top))
+        t = signed_log(s, unit)[start:]
+        if t[-1] == t[0]:
+            return np.zeros(scores.shape, dtype=bool)
+        depth = np.linspace(0.0, 1.0, t.size) - (t - t[0]) / (t[-1] - t[0])
+        k = int(np.argmax(depth))
+        if depth[k] <= 0.0:
+            return np.zeros(scores.shape, dtype=bool)
+        return scores > s[start + k]
+
+    return apply
+
+
+def log_two_segment(scores: FloatArray) -> Mask:
+    """The two-segment fit of the sorted curve after :func:`signed_log`."""
+    s = np.sort(scores)
+    found = ltrend.fit(signed_log(s), method="two_segment")
+    if found.breakpoint is None:
+        return np.zeros(scores.shape, dtype=bool)
+    return scores >= s[found.breakpoint]
+
+
 def two_segment_top(share: float) -> Candidate:
     """The two-segment fit of the top ``share`` of the sorted curve only."""
 
@@ -183,4 +225,11 @@ def candidates() -> dict[str, Candidate]:
     for factor in (0.5, 0.75, 1.5, 2.0):
         found[f"knee, slope x{factor:g}"] = knee_slope(factor)
     found["consensus(two_segment, knee)"] = consensus(two_segment, knee)
+    shipped_log_knee = fit_method("log_knee")
+    found["log_knee"] = shipped_log_knee
+    for unit in (0.5, 2.0, 4.0):
+        found[f"log_knee, unit x{unit:g}"] = log_knee(unit)
+    found["log_knee, top half"] = log_knee(top=0.5)
+    found["two_segment of the log curve"] = log_two_segment
+    found["consensus(knee, log_knee)"] = consensus(knee, shipped_log_knee)
     return found

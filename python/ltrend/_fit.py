@@ -51,8 +51,10 @@ def fit(
         One of ``ltrend.METHODS``: ``"paper"`` (the polynomial method above, as
         the paper defines it), ``"two_segment"`` (the exact least-squares fit
         of two lines, the L's base and branch, to the sorted curve, split at the
-        best breakpoint) or ``"knee"`` (the point of the sorted curve farthest
-        below its chord). See ``docs/methods.md``. Every method reads the same
+        best breakpoint), ``"knee"`` (the point of the sorted curve farthest
+        below its chord) or ``"log_knee"`` (that knee on a signed-log scale of
+        the scores, centred on their median in units of their interquartile
+        range). See ``docs/methods.md``. Every method reads the same
         sorted curve; ``max_degree`` is used by ``"paper"`` only.
 
     Returns

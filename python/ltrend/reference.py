@@ -16,6 +16,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from typing import Any, SupportsIndex
 
 import numpy as np
@@ -152,6 +153,40 @@ def _knee_breakpoint(s: npt.NDArray[np.float64]) -> int | None:
     return int(np.searchsorted(s, s[knee], side="right"))
 
 
+def _log_curve(s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64] | None:
+    """``sign(z) log1p(|z|)`` of ``z = (s - median) / (Q3 - Q1)`` (the unit is the
+    mean absolute deviation from the median when the quartiles coincide); ``None``
+    when the scores have no spread."""
+    q1, median, q3 = np.percentile(s, [25.0, 50.0, 75.0])
+    unit = float(q3 - q1)
+    if unit <= 0.0:
+        unit = float(np.mean(np.abs(s - median)))
+    if not (unit > 0.0 and math.isfinite(unit)):
+        return None
+    distance = s - median
+    with np.errstate(over="ignore", divide="ignore"):
+        z = distance / unit
+        # Where the ratio overflows, log1p(|z|) equals log|distance| - log(unit).
+        magnitude = np.where(
+            np.isfinite(z),
+            np.log1p(np.abs(z)),
+            np.log(np.abs(distance)) - math.log(unit),
+        )
+    curve: npt.NDArray[np.float64] = np.copysign(magnitude, distance)
+    return curve
+
+
+def _log_knee_breakpoint(s: npt.NDArray[np.float64]) -> int | None:
+    """The knee of the signed-log curve: the split above its point farthest below
+    its chord (the map is increasing, so the split is one of ``s`` too)."""
+    if s.size < 3:
+        return None
+    curve = _log_curve(_in_safe_range(s))
+    if curve is None:
+        return None
+    return _knee_breakpoint(curve)
+
+
 def _split_result(
     z: npt.NDArray[np.floating[Any]],
     finite: npt.NDArray[np.bool_],
@@ -208,6 +243,8 @@ def fit(
         return _split_result(z, finite, s, _two_segment_breakpoint(s), n_bad, method)
     if method == "knee":
         return _split_result(z, finite, s, _knee_breakpoint(s), n_bad, method)
+    if method == "log_knee":
+        return _split_result(z, finite, s, _log_knee_breakpoint(s), n_bad, method)
 
     top = min(degree_cap, n - 2)
     t = rank_abscissa(n)
