@@ -39,6 +39,10 @@ _TUNED = {
         "log_knee",
         "a multiple of the interquartile range as the log unit",
     ),
+    "tail_aware, depth": (
+        "tail_aware",
+        "a multiple of the exponential reference depth",
+    ),
 }
 
 
@@ -65,19 +69,36 @@ def _decision(
     else:
         lines.append(f"The protocol's most frequent pick is `{pick}`.")
     ahead = [g for g in groups if mean("two_segment", [g]) > mean("paper", [g])]
-    over_knee = [g for g in groups if mean("log_knee", [g]) > mean("knee", [g])]
+    over_log = [g for g in groups if mean("tail_aware", [g]) > mean("log_knee", [g])]
+    family = [p for p in folds.values() if p.startswith("tail_aware")]
     lines += [
         "",
-        '`method="log_knee"` (the knee of the signed-log curve) is the best shipped',
-        f"method over all score sets ({mean('log_knee', groups):.3f} against "
-        f"{mean('knee', groups):.3f} for `knee`), ahead of `knee` in "
-        f"{len(over_knee)} of {len(groups)} groups ({', '.join(over_knee)}).",
-        '`method="two_segment"`, the exact L-shaped fit, is ahead of the paper\'s',
-        f"method in {len(ahead)} of {len(groups)} groups ({', '.join(ahead)}) and is",
-        "the best shipped method on the out-of-distribution group. No candidate is",
-        "first in every group: the tight cuts that suit the raw-pixel and",
-        "out-of-distribution groups (about 2 to 7 % flagged) lose the ResNet and",
-        "tabular groups, which want 15 to 30 %. The other candidates stay in",
+        f"{len(family)} of the {len(folds)} folds pick a `tail_aware` variant; the",
+        "depth multiples are constants fitted here, so the plain",
+        '`method="tail_aware"` ships: the knee of the signed-log curve where that',
+        "curve bends at least as much as an exponential sample's of the same size,",
+        "else the consensus of the raw curve's `knee` and `two_segment` cuts. Its",
+        "one modelling choice, the exponential as the boundary between light and",
+        "heavy tails, was made on this benchmark after the Gaussian (its own row",
+        f"above, {mean('tail_aware, Gaussian reference', groups):.3f} over all "
+        "score sets); nothing else in it is",
+        f"tuned. Over all score sets it scores {mean('tail_aware', groups):.3f}, "
+        f"against {mean('log_knee', groups):.3f} for",
+        f"`log_knee` and {mean('knee', groups):.3f} for `knee`, and it is ahead of "
+        f"`log_knee` in {len(over_log)} of {len(groups)}",
+        f"groups ({', '.join(over_log)}).",
+        "",
+        '`method="log_knee"` alone is the best shipped method on the ResNet',
+        f"group ({mean('log_knee', ['resnet']):.3f}). "
+        '`method="two_segment"`, the exact L-shaped fit, is ahead of the',
+        f"paper's method in {len(ahead)} of {len(groups)} groups "
+        f"({', '.join(ahead)}). No candidate is",
+        "first in every group: the tight cuts that suit the raw-pixel group (about",
+        "2 % flagged; `two_segment, top half` is the best here) lose the ResNet and",
+        "tabular groups, which want 10 to 30 %, and no label-free reading of the",
+        "curve tried here (the log knee's depth against a reference, a second knee",
+        "above the first) sends the raw-pixel sets to a tight cut without sending",
+        "ResNet sets there too. The other candidates stay in",
         "`benches/quality_bench/candidates.py` as the record of what was tried.",
     ]
     return lines

@@ -12,6 +12,7 @@ pub mod partial;
 pub mod polyfit;
 pub mod snapshot;
 pub mod sort;
+pub mod tail_aware;
 pub mod threshold;
 pub mod two_segment;
 pub mod variance;

@@ -13,6 +13,7 @@ use crate::knee::knee;
 use crate::log_knee::log_knee;
 use crate::polyfit::MAX_DEGREE_LIMIT;
 use crate::sort::{sorted_finite, NanPolicy, Score};
+use crate::tail_aware::tail_aware;
 use crate::threshold::{self, extreme_scale_exponent, pow2_scale, LTrendFit, MIN_SCORES};
 use crate::two_segment::two_segment;
 
@@ -29,15 +30,19 @@ pub enum Method {
     /// The knee of the sorted curve on a signed-log scale (median-centred,
     /// in units of the interquartile range).
     LogKnee,
+    /// `LogKnee` on a heavy tail, the consensus of `Knee` and `TwoSegment` on a
+    /// light one (judged against an exponential sample).
+    TailAware,
 }
 
 impl Method {
     /// Every method, in the order `ltrend.METHODS` lists them.
-    pub const ALL: [Method; 4] = [
+    pub const ALL: [Method; 5] = [
         Method::Paper,
         Method::TwoSegment,
         Method::Knee,
         Method::LogKnee,
+        Method::TailAware,
     ];
 
     /// The name used by the Python API.
@@ -47,6 +52,7 @@ impl Method {
             Method::TwoSegment => "two_segment",
             Method::Knee => "knee",
             Method::LogKnee => "log_knee",
+            Method::TailAware => "tail_aware",
         }
     }
 
@@ -116,6 +122,7 @@ fn breakpoint_of<T: Score>(method: Method, sorted: &[T]) -> Option<usize> {
         Method::TwoSegment => two_segment(sorted).map(|f| f.breakpoint),
         Method::Knee => knee(sorted).map(|k| k.breakpoint),
         Method::LogKnee => log_knee(sorted).map(|k| k.breakpoint),
+        Method::TailAware => tail_aware(sorted).map(|f| f.breakpoint),
         Method::Paper => None,
     }
 }
@@ -127,6 +134,8 @@ fn breakpoint_of<T: Score>(method: Method, sorted: &[T]) -> Option<usize> {
 /// two_segment  s[k*],  k* = argmin_k SSE(line on i < k) + SSE(line on i >= k)
 /// knee         first score above s[k],  k = argmax_i (i/(n-1) - (s[i]-s[0])/(s[n-1]-s[0]))
 /// log_knee     the knee of t_i = sign(z_i) ln(1 + |z_i|),  z_i = (s[i] - median) / (Q3 - Q1)
+/// tail_aware   log_knee if its depth >= an exponential sample's, else the top
+///              round(sqrt(a b)) scores, a and b the counts of knee and two_segment
 /// ```
 ///
 /// Every method needs [`MIN_SCORES`] finite scores and checks `max_degree` (used
@@ -225,7 +234,12 @@ mod tests {
         let scores = [0.3, 0.1, f64::NAN, 0.2, 9.0, 0.25, 8.0, 0.15];
         let mut finite: Vec<f64> = scores.iter().copied().filter(|v| v.is_finite()).collect();
         finite.sort_by(f64::total_cmp);
-        for method in [Method::TwoSegment, Method::Knee, Method::LogKnee] {
+        for method in [
+            Method::TwoSegment,
+            Method::Knee,
+            Method::LogKnee,
+            Method::TailAware,
+        ] {
             let fit = fit_method(&scores, method, 5, NanPolicy::Omit).unwrap();
             let MethodFit::Split(split) = fit else {
                 panic!("{method} is a split method");
@@ -233,6 +247,7 @@ mod tests {
             let expected = match method {
                 Method::TwoSegment => two_segment(&finite).map(|f| f.breakpoint),
                 Method::LogKnee => log_knee(&finite).map(|k| k.breakpoint),
+                Method::TailAware => tail_aware(&finite).map(|f| f.breakpoint),
                 _ => knee(&finite).map(|k| k.breakpoint),
             };
             assert_eq!(split.breakpoint, expected, "{method}");
@@ -250,7 +265,12 @@ mod tests {
     fn extreme_magnitudes_split_like_ordinary_ones() {
         let mut base: Vec<f64> = (0..40).map(|i| f64::from(i % 7) * 0.1).collect();
         base.extend([3.0, 3.5, 4.5]);
-        for method in [Method::TwoSegment, Method::Knee, Method::LogKnee] {
+        for method in [
+            Method::TwoSegment,
+            Method::Knee,
+            Method::LogKnee,
+            Method::TailAware,
+        ] {
             let plain = fit_method(&base, method, 5, NanPolicy::Raise).unwrap();
             for exponent in [-1060, -700, 700, 1020] {
                 let scaled: Vec<f64> = base.iter().map(|&v| pow2_scale(v, exponent)).collect();

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -116,6 +117,40 @@ def _log_knee_depth(s: FloatArray, k: int) -> float:
     return _knee_depth(curve, k)
 
 
+def _log_knee_depth_of(s: FloatArray) -> float:
+    """The depth of the signed-log curve's knee, 0 when no point is below."""
+    curve = _log_curve(s)
+    if curve is None or curve[-1] == curve[0]:
+        return 0.0
+    return max(max(_knee_depth(curve, i) for i in range(s.size)), 0.0)
+
+
+def _exponential_depth(n: int) -> float:
+    """The log-knee depth of exponential quantiles at the Hazen positions."""
+    return _log_knee_depth_of(-np.log1p(-(np.arange(n) + 0.5) / n))
+
+
+def _tail_aware_of(scores: FloatArray, fit: Any) -> int | None:
+    """``tail_aware``'s breakpoint composed, as docs/methods.md states it, from
+    the other methods of one implementation (``ltrend.fit`` or the reference)."""
+    s = _core_view(np.sort(scores[np.isfinite(scores)]))
+    if s[0] == s[-1]:
+        return None
+    if _log_knee_depth_of(s) >= _exponential_depth(s.size):
+        found: int | None = fit(scores, method="log_knee").breakpoint
+        return found
+    counts = [
+        n
+        for n in (fit(scores, method=m).n_anomalies for m in ("knee", "two_segment"))
+        if n > 0
+    ]
+    if not counts:
+        return None
+    product = counts[0] * counts[-1]
+    count = round(math.sqrt(product))  # exact: sqrt(product) is never a half
+    return int(np.searchsorted(s, s[s.size - count], side="left"))
+
+
 def _knee_point(s: FloatArray, breakpoint: int) -> int:
     """The last normal point: the last rank below the breakpoint's score."""
     return breakpoint - 1
@@ -132,6 +167,13 @@ def assert_split_parity(scores: FloatArray, method: str) -> None:
     if core.breakpoint == twin.breakpoint:
         assert core.threshold == twin.threshold
         np.testing.assert_array_equal(core.mask, twin.mask)
+    elif method == "tail_aware":
+        # Each twin is its own composition of the methods checked above; they may
+        # differ only where those do, or where the depth ties the reference's.
+        bent, bar = _log_knee_depth_of(s), _exponential_depth(s.size)
+        if not math.isclose(bent, bar, rel_tol=TIE_RTOL, abs_tol=1e-12):
+            assert core.breakpoint == _tail_aware_of(scores, ltrend.fit)
+            assert twin.breakpoint == _tail_aware_of(scores, reference.fit)
     else:
         assert core.breakpoint is not None
         assert twin.breakpoint is not None
@@ -220,6 +262,21 @@ def test_log_knee_is_the_knee_of_the_signed_log_curve(scores: FloatArray) -> Non
 
 @settings(max_examples=MAX_EXAMPLES, deadline=None)
 @given(scores=_curves())
+def test_tail_aware_picks_its_scale_by_the_exponential_reference(
+    scores: FloatArray,
+) -> None:
+    s = _core_view(np.sort(scores))
+    depth, bar = _log_knee_depth_of(s), _exponential_depth(s.size)
+    if math.isclose(depth, bar, rel_tol=1e-9, abs_tol=1e-12):
+        return  # a tie between the two scales: either is right
+    result = ltrend.fit(scores, method="tail_aware")
+    assert result.breakpoint == _tail_aware_of(scores, ltrend.fit)
+    if depth > bar:
+        assert result.breakpoint == ltrend.fit(scores, method="log_knee").breakpoint
+
+
+@settings(max_examples=MAX_EXAMPLES, deadline=None)
+@given(scores=_curves())
 def test_paper_is_unchanged(scores: FloatArray) -> None:
     """``method="paper"`` is the default and still the paper's path: it agrees
     with the reference's independent paper computation by the contract's rule."""
@@ -299,6 +356,29 @@ def test_log_knee_reads_a_tied_majority_through_the_mean_deviation() -> None:
         assert (found.breakpoint, found.threshold, found.n_anomalies) == (5, 5.0, 1)
 
 
+def test_tail_aware_worked_examples() -> None:
+    # Light tail: median 1, Q1 0, Q3 1, so the log curve is -ln 3, -ln 2 (x3),
+    # 0 (x4), ln 2 (x2), whose knee (rank 7) lies 7/9 - ln 3 / ln 6 = 0.165
+    # below the chord, less than the exponential reference for n = 10 (0.206).
+    # knee flags the two 2s, two_segment the six 1s and 2s: sqrt(12) = 3.46, so
+    # the top 3, and rank 7 is a 1 whose run starts at rank 4.
+    light = np.array([1.0, 0.0, 2.0, 1.0, -1.0, 0.0, 1.0, 2.0, 0.0, 1.0])
+    assert math.isclose(
+        _log_knee_depth_of(np.sort(light)), 7 / 9 - math.log(3) / math.log(6)
+    )
+    assert 0.2 < _exponential_depth(10) < 0.21
+    # Heavy tail: base 0.00 .. 0.19, branch 1.0, 1.5 and a far 100 (the log_knee
+    # worked example, depth 0.70 against 0.24): the log knee's three anomalies.
+    heavy = np.concatenate([np.arange(20) * 0.01, [1.0, 1.5, 100.0]])
+    assert _log_knee_depth_of(heavy) > 0.69 > 0.25 > _exponential_depth(23)
+    for impl in (ltrend.fit, reference.fit):
+        found = impl(light, method="tail_aware")
+        assert (found.breakpoint, found.threshold, found.n_anomalies) == (4, 1.0, 6)
+        assert impl(light, method="log_knee").n_anomalies == 2
+        found = impl(heavy[::-1].copy(), method="tail_aware")
+        assert (found.breakpoint, found.threshold, found.n_anomalies) == (20, 1.0, 3)
+
+
 @pytest.mark.parametrize(
     ("method", "scores"),
     [
@@ -313,6 +393,10 @@ def test_log_knee_reads_a_tied_majority_through_the_mean_deviation() -> None:
         ("log_knee", np.full(7, 2.5)),
         # Median 4, unit Q3 - Q1 = 2.5: the log curve -0.96, 0, 0.34 is concave.
         ("log_knee", np.array([0.0, 4.0, 5.0])),
+        ("tail_aware", np.full(7, 2.5)),
+        # Light (no log knee at all), the raw knee sees a concave curve and
+        # three scores are too few for two_segment.
+        ("tail_aware", np.array([0.0, 4.0, 5.0])),
     ],
     ids=[
         "2seg-constant",
@@ -323,6 +407,8 @@ def test_log_knee_reads_a_tied_majority_through_the_mean_deviation() -> None:
         "knee-concave",
         "log-knee-constant",
         "log-knee-concave",
+        "tail-aware-constant",
+        "tail-aware-concave",
     ],
 )
 def test_no_split_flags_nothing(method: str, scores: FloatArray) -> None:

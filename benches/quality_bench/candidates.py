@@ -184,6 +184,89 @@ def log_two_segment(scores: FloatArray) -> Mask:
     return scores >= s[found.breakpoint]
 
 
+def _log_knee_depth(sorted_scores: FloatArray) -> float:
+    """How far the signed-log curve's knee lies below its chord (0 if nowhere)."""
+    t = signed_log(sorted_scores)
+    if t[-1] == t[0]:
+        return 0.0
+    depth = np.linspace(0.0, 1.0, t.size) - (t - t[0]) / (t[-1] - t[0])
+    return max(float(depth.max()), 0.0)
+
+
+def reference_depth(n: int, sample: str = "exponential") -> float:
+    """The log-knee depth of a reference distribution's quantiles at the Hazen
+    positions ``(i + 1/2) / n`` (the depth is the same for any location and
+    scale of the distribution)."""
+    p = (np.arange(n) + 0.5) / n
+    if sample == "exponential":
+        quantiles = -np.log1p(-p)
+    else:
+        from scipy.stats import norm
+
+        quantiles = norm.ppf(p)
+    return _log_knee_depth(quantiles)
+
+
+def by_tail(
+    light: Candidate, sample: str = "exponential", factor: float = 1.0
+) -> Candidate:
+    """``log_knee`` when the signed-log curve bends at least as much as the
+    reference sample's (``factor`` times its depth), else ``light``."""
+    heavy = fit_method("log_knee")
+
+    def apply(scores: FloatArray) -> Mask:
+        s = np.sort(scores)
+        if _log_knee_depth(s) >= factor * reference_depth(s.size, sample):
+            return heavy(scores)
+        return light(scores)
+
+    return apply
+
+
+def consensus_of_splits(*members: Candidate) -> Candidate:
+    """The geometric mean of the members' anomaly counts, rounded, flagged as
+    the top scores (the whole tie run at the cut); members that find no split
+    are left out, and none at all flags nothing."""
+
+    def apply(scores: FloatArray) -> Mask:
+        counts = [int(m(scores).sum()) for m in members]
+        counts = [c for c in counts if c > 0]
+        if not counts:
+            return np.zeros(scores.shape, dtype=bool)
+        return _top(scores, float(np.exp(np.mean(np.log(counts)))))
+
+    return apply
+
+
+def knee_above_log_knee(scores: FloatArray) -> Mask:
+    """The knee of the signed-log curve's part above its own knee (the L within
+    the L): a tighter cut than ``log_knee``."""
+    s = np.sort(scores)
+    t = signed_log(s)
+    if t[-1] == t[0]:
+        return np.zeros(scores.shape, dtype=bool)
+    first = int(np.argmax(np.linspace(0.0, 1.0, t.size) - (t - t[0]) / (t[-1] - t[0])))
+    top = t[first:]
+    if top.size < 3 or top[-1] == top[0]:
+        return scores > s[first]
+    depth = np.linspace(0.0, 1.0, top.size) - (top - top[0]) / (top[-1] - top[0])
+    return scores > s[first + int(np.argmax(depth))]
+
+
+def by_tail_inverse() -> Candidate:
+    """The tight :func:`knee_above_log_knee` where the log curve bends at least
+    as much as an exponential sample's, ``log_knee`` where less."""
+    loose = fit_method("log_knee")
+
+    def apply(scores: FloatArray) -> Mask:
+        s = np.sort(scores)
+        if _log_knee_depth(s) >= reference_depth(s.size):
+            return knee_above_log_knee(scores)
+        return loose(scores)
+
+    return apply
+
+
 def two_segment_top(share: float) -> Candidate:
     """The two-segment fit of the top ``share`` of the sorted curve only."""
 
@@ -232,4 +315,17 @@ def candidates() -> dict[str, Candidate]:
     found["log_knee, top half"] = log_knee(top=0.5)
     found["two_segment of the log curve"] = log_two_segment
     found["consensus(knee, log_knee)"] = consensus(knee, shipped_log_knee)
+    # Choose the scale by the tail: the log knee where the signed-log curve bends
+    # at least as much as an exponential sample's, a raw-scale cut where less.
+    # method="tail_aware" is the consensus of two_segment and knee on light tails.
+    raw_cut = consensus_of_splits(two_segment, knee)
+    found["tail_aware"] = fit_method("tail_aware")
+    found["tail_aware, knee if light"] = by_tail(knee)
+    found["tail_aware, two_segment if light"] = by_tail(two_segment)
+    found["tail_aware, Gaussian reference"] = by_tail(raw_cut, sample="gaussian")
+    for factor in (0.8, 0.9, 1.1, 1.2):
+        found[f"tail_aware, depth x{factor:g}"] = by_tail(raw_cut, factor=factor)
+    # The brief's first guess, the other way round: a distinct (heavy) branch
+    # gets the tight cut above the log knee.
+    found["knee above the log knee if heavy, else log_knee"] = by_tail_inverse()
     return found

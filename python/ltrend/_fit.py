@@ -52,9 +52,12 @@ def fit(
         the paper defines it), ``"two_segment"`` (the exact least-squares fit
         of two lines, the L's base and branch, to the sorted curve, split at the
         best breakpoint), ``"knee"`` (the point of the sorted curve farthest
-        below its chord) or ``"log_knee"`` (that knee on a signed-log scale of
+        below its chord), ``"log_knee"`` (that knee on a signed-log scale of
         the scores, centred on their median in units of their interquartile
-        range). See ``docs/methods.md``. Every method reads the same
+        range) or ``"tail_aware"`` (``"log_knee"`` when that curve bends at least
+        as much as an exponential sample's, else the geometric mean of the
+        anomaly counts of ``"knee"`` and ``"two_segment"``). See
+        ``docs/methods.md``. Every method reads the same
         sorted curve; ``max_degree`` is used by ``"paper"`` only.
 
     Returns

@@ -50,7 +50,7 @@ class Result:
     degree : int or None
         The polynomial degree whose split won (``method="paper"``); None when
         there was no candidate, and always None for the breakpoint methods
-        (``"two_segment"``, ``"knee"``, ``"log_knee"``), which fit no polynomial degree.
+        (every method but ``"paper"``), which fit no polynomial degree.
     mask : ndarray of bool
         In input order, True for anomalous scores. Non-finite scores left out
         with ``nan_policy="omit"`` are False.

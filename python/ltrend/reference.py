@@ -187,6 +187,50 @@ def _log_knee_breakpoint(s: npt.NDArray[np.float64]) -> int | None:
     return _knee_breakpoint(curve)
 
 
+def _knee_depth(curve: npt.NDArray[np.float64]) -> float:
+    """How far the point of ``(i, curve[i])`` farthest below its chord lies below
+    it in the unit square; 0 when no point is below."""
+    spread = float(curve[-1] - curve[0])
+    if spread == 0.0:
+        return 0.0
+    below = np.linspace(0.0, 1.0, curve.size) - (curve - curve[0]) / spread
+    return max(float(below.max()), 0.0)
+
+
+def _exponential_depth(n: int) -> float:
+    """The knee depth of the signed-log curve of the exponential quantiles
+    ``-log(1 - (i + 1/2) / n)`` (the Hazen positions)."""
+    quantiles = -np.log1p(-(np.arange(n, dtype=np.float64) + 0.5) / n)
+    curve = _log_curve(quantiles)
+    return 0.0 if curve is None else _knee_depth(curve)
+
+
+def _tail_aware_breakpoint(s: npt.NDArray[np.float64]) -> int | None:
+    """The log knee when the signed-log curve is at least as bent as the
+    exponential reference's, else the top ``round(sqrt(a b))`` scores (with their
+    ties), ``a`` and ``b`` the counts of the raw knee and the two-line fit."""
+    n = s.size
+    if n < 3 or s[0] == s[-1]:
+        return None
+    curve = _log_curve(_in_safe_range(s))
+    depth = 0.0 if curve is None else _knee_depth(curve)
+    if depth > 0.0 and depth >= _exponential_depth(n):
+        return _log_knee_breakpoint(s)
+    counts = [
+        n - k
+        for k in (_knee_breakpoint(s), _two_segment_breakpoint(s))
+        if k is not None
+    ]
+    if not counts:
+        return None
+    # Python's integers are exact: the nearest integer to sqrt(a * b) is never a
+    # tie, since (c + 1/2)^2 is not an integer.
+    product = math.prod(counts) if len(counts) == 2 else counts[0] ** 2
+    root = math.isqrt(product)
+    count = root + 1 if product > root * root + root else root
+    return int(np.searchsorted(s, s[n - count], side="left"))
+
+
 def _split_result(
     z: npt.NDArray[np.floating[Any]],
     finite: npt.NDArray[np.bool_],
@@ -245,6 +289,8 @@ def fit(
         return _split_result(z, finite, s, _knee_breakpoint(s), n_bad, method)
     if method == "log_knee":
         return _split_result(z, finite, s, _log_knee_breakpoint(s), n_bad, method)
+    if method == "tail_aware":
+        return _split_result(z, finite, s, _tail_aware_breakpoint(s), n_bad, method)
 
     top = min(degree_cap, n - 2)
     t = rank_abscissa(n)
