@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use crate::error::KernelError;
 use crate::polyfit::{GramFit, GRAM_BLOCK, MAX_DEGREE_LIMIT};
 use crate::sort::{sorted_finite, NanPolicy, Score, PARALLEL_MIN};
-use crate::variance::Moments;
+use crate::variance::{Moments, ScaledM2};
 
 /// The paper's cap on the polynomial degree.
 pub const DEFAULT_MAX_DEGREE: usize = 5;
@@ -100,7 +100,10 @@ fn split_compactness<T: Score>(sorted: &[T], cuts: &[usize]) -> Vec<f64> {
         .windows(2)
         .map(|w| Moments::of_sorted_blocks(&sorted[w[0]..w[1]], origin))
         .collect();
-    compactness_at_cuts(&bounds, &segments, cuts)
+    moments_at_cuts(&bounds, &segments, cuts)
+        .into_iter()
+        .map(|(normal, anomalies)| compactness(normal, anomalies))
+        .collect()
 }
 
 /// The moments of `sorted[start..end]` from those of the whole blocks of
@@ -124,14 +127,15 @@ fn segment_moments<T: Score>(
         .merge(tail)
 }
 
-/// [`split_compactness`] from the moments of the curve's blocks, so that the
-/// scores are not read again (only the partial blocks at the cuts are).
-fn split_compactness_from_blocks<T: Score>(
+/// The moments of both sides of each split `sorted[..k] | sorted[k..]`, from
+/// those of the curve's blocks, so that the scores are not read again (only the
+/// partial blocks at the cuts are).
+fn split_moments_from_blocks<T: Score>(
     sorted: &[T],
     blocks: &[Moments],
     cuts: &[usize],
     origin: f64,
-) -> Vec<f64> {
+) -> Vec<(Moments, Moments)> {
     let mut bounds: Vec<usize> = cuts.iter().copied().chain([0, sorted.len()]).collect();
     bounds.sort_unstable();
     bounds.dedup();
@@ -139,13 +143,18 @@ fn split_compactness_from_blocks<T: Score>(
         .windows(2)
         .map(|w| segment_moments(sorted, blocks, w[0], w[1], origin))
         .collect();
-    compactness_at_cuts(&bounds, &segments, cuts)
+    moments_at_cuts(&bounds, &segments, cuts)
 }
 
-/// The compactness of the split at each cut, from the moments of the segments
-/// between consecutive `bounds` (sorted, distinct, from 0 to n, every cut among
-/// them): prefix states are the normal side, suffix states the anomalous one.
-fn compactness_at_cuts(bounds: &[usize], segments: &[Moments], cuts: &[usize]) -> Vec<f64> {
+/// The moments of the normal and anomalous sides of the split at each cut, from
+/// the moments of the segments between consecutive `bounds` (sorted, distinct,
+/// from 0 to n, every cut among them): prefix states are the normal side, suffix
+/// states the anomalous one.
+fn moments_at_cuts(
+    bounds: &[usize],
+    segments: &[Moments],
+    cuts: &[usize],
+) -> Vec<(Moments, Moments)> {
     // prefix[j]: moments of sorted[..bounds[j]]; suffix[j]: of sorted[bounds[j]..].
     let mut prefix = vec![Moments::EMPTY];
     for &segment in segments {
@@ -161,9 +170,101 @@ fn compactness_at_cuts(bounds: &[usize], segments: &[Moments], cuts: &[usize]) -
     cuts.iter()
         .map(|cut| {
             let j = bounds.partition_point(|b| b < cut);
-            compactness(prefix[j], suffix[j])
+            (prefix[j], suffix[j])
         })
         .collect()
+}
+
+/// Sums of squared deviations below this (on the curve the moments were taken
+/// on) may hold squares that underflowed: 2^40 squares each off by at most half
+/// the smallest subnormal, 2^-1075, are then still 2^-135 of the sum, so above
+/// it the sum keeps its digits.
+const SAFE_M2: f64 = f64::from_bits((1023 - 900) << 52);
+
+/// How far (in units of its own spread) a side may lie from the median before
+/// its merged moments are not trusted: each segment's mean, held relative to
+/// the median, is off by up to 2^-52 of that distance, so the differences of
+/// means that Chan's merge squares are off by 2^-40 of the side's spread at
+/// most; further out (a tight cluster far from the bulk, such as scores near
+/// 0 beside a bulk at -5.5e13) the side is measured again on its own.
+const FAR_SIDE: f64 = 4096.0;
+
+/// The compactness of the split `given[..cut] | given[cut..]` of a sorted curve,
+/// given the moments of its sides taken on `given * 2^-exponent`.
+///
+/// ```text
+/// N = given[..cut], A = given[cut..]
+/// NaN if N or A is empty;  +inf if N is constant;  0 if A is constant (|A| = 1 too)
+/// else (var(A) / |A|) / (var(N) / |N|)
+/// ```
+///
+/// Which side is constant is read from the scores as given (first equals last),
+/// not from a computed variance. The moments decide the ratio when both sums of
+/// squares are at least [`SAFE_M2`] and both sides lie within [`FAR_SIDE`]
+/// spreads of the median, which ordinary curves meet, so the fast path is
+/// [`compactness`] itself. Another side (its spread under about 2^-450 times
+/// the curve's scale, or far from the median) is measured again on the scores
+/// as given, in units of its own spread ([`ScaledM2::of_sorted`]), and the
+/// ratio is formed from the scaled sums: one pass over that side, only then.
+fn candidate_compactness<T: Score>(
+    given: &[T],
+    cut: usize,
+    (normal, anomalies): (Moments, Moments),
+    exponent: i32,
+) -> f64 {
+    let n = given.len();
+    if cut == 0 || cut >= n {
+        return f64::NAN;
+    }
+    let constant = |side: &[T]| side[0].to_f64() == side[side.len() - 1].to_f64();
+    let (below, above) = given.split_at(cut);
+    if constant(below) {
+        return f64::INFINITY;
+    }
+    if constant(above) {
+        return 0.0;
+    }
+    // The moments' means are relative to the median: a side far from it next to
+    // its own spread lost the digits of its merged means (see FAR_SIDE).
+    let median = given[n / 2].to_f64();
+    let trusted = |moments: Moments, side: &[T]| {
+        let (first, last) = (side[0].to_f64(), side[side.len() - 1].to_f64());
+        let distance = (first - median).abs().max((last - median).abs());
+        moments.m2 >= SAFE_M2 && distance <= (last - first) * FAR_SIDE
+    };
+    let (normal_ok, anomalies_ok) = (trusted(normal, below), trusted(anomalies, above));
+    if normal_ok && anomalies_ok {
+        return compactness(normal, anomalies);
+    }
+    let scaled = |moments: Moments, side: &[T], ok: bool| {
+        if ok {
+            ScaledM2 {
+                m2: moments.m2,
+                exponent,
+            }
+        } else {
+            ScaledM2::of_sorted(side)
+        }
+    };
+    scaled_compactness(
+        scaled(normal, below, normal_ok),
+        below.len(),
+        scaled(anomalies, above, anomalies_ok),
+        above.len(),
+    )
+}
+
+/// `(var(A) / |A|) / (var(N) / |N|)` from sums of squares held as `m2 * 4^k`:
+/// the ratio of the scaled sums, then its power of two, rounded once (`+inf` or
+/// 0 only when the true ratio is beyond `f64`).
+///
+/// ```text
+/// Comp = ((m2_A / |A|^2) / (m2_N / |N|^2)) * 2^(2 (k_A - k_N))
+/// ```
+fn scaled_compactness(normal: ScaledM2, nn: usize, anomalies: ScaledM2, na: usize) -> f64 {
+    let (nn, na) = (nn as f64, na as f64);
+    let ratio = (anomalies.m2 / na / na) / (normal.m2 / nn / nn);
+    pow2_scale(ratio, 2 * (anomalies.exponent - normal.exponent))
 }
 
 /// Learn the anomaly threshold of `scores` by the L-trend method.
@@ -268,21 +369,17 @@ pub fn fit_sorted<T: Score>(
 /// ```
 pub fn fit_curve<T: Score>(sorted: &[T], max_degree: usize) -> Result<CurveFit, KernelError> {
     match extreme_scale_exponent(sorted) {
-        None => fit_curve_in_range(sorted, max_degree),
+        None => fit_curve_on(sorted, sorted, 0, max_degree),
         Some(exponent) => {
-            // Exact: multiplying by a power of two commutes with every operation
-            // of the method as long as nothing overflows or underflows, which the
-            // rescaled curve (magnitudes in [0.5, 1)) guarantees.
+            // Multiplying by a power of two commutes with the fit as long as
+            // nothing overflows, which the rescaled curve (magnitudes below 1)
+            // guarantees; scores that turn subnormal or vanish are at most
+            // 2^-1022 of the largest, below the fit's own rounding.
             let rescaled: Vec<f64> = sorted
                 .iter()
                 .map(|z| pow2_scale(z.to_f64(), -exponent))
                 .collect();
-            let mut curve = fit_curve_in_range(&rescaled, max_degree)?;
-            let back = |v: f64| pow2_scale(v, exponent);
-            curve.threshold = back(curve.threshold);
-            for row in &mut curve.rows {
-                row.threshold = back(row.threshold);
-            }
+            let mut curve = fit_curve_on(sorted, &rescaled, exponent, max_degree)?;
             curve.fits = curve.fits.rescaled_by_exponent(exponent);
             Ok(curve)
         }
@@ -308,21 +405,50 @@ pub(crate) fn extreme_scale_exponent<T: Score>(sorted: &[T]) -> Option<i32> {
     (!SAFE_MAGNITUDE.contains(&exponent)).then_some(exponent)
 }
 
-/// `value * 2^exponent`, in two steps so that the factor itself never overflows.
+/// `value * 2^exponent` rounded once, as C's `ldexp`, for any `exponent`.
+///
+/// The factor is applied in steps that are powers of two within the normal
+/// exponents. Upward, every step is exact until the product overflows, and then
+/// the result does too. Downward, steps of 2^-969 (2^53 above the smallest
+/// normal) come first, so that if one of them already rounds into the
+/// subnormals, the rest of the factor is below 2^-53 and the true result rounds
+/// to zero as the computed one does; otherwise only the last step rounds.
 pub(crate) fn pow2_scale(value: f64, exponent: i32) -> f64 {
-    let half = exponent / 2;
-    value * 2f64.powi(half) * 2f64.powi(exponent - half)
+    // 2^e for e in the normal exponents.
+    let pow2 = |e: i32| f64::from_bits(((e + 1023) as u64) << 52);
+    let (mut value, mut exponent) = (value, exponent);
+    for _ in 0..2 {
+        if exponent > 1023 {
+            value *= pow2(1023);
+            exponent -= 1023;
+        } else if exponent < -1022 {
+            value *= pow2(-969);
+            exponent += 969;
+        }
+    }
+    value * pow2(exponent.clamp(-1022, 1023))
 }
 
-/// [`fit_curve`] on a curve whose magnitudes are within [`SAFE_MAGNITUDE`].
-fn fit_curve_in_range<T: Score>(sorted: &[T], max_degree: usize) -> Result<CurveFit, KernelError> {
+/// [`fit_curve`] on `work = given * 2^-exponent`, a curve whose magnitudes are
+/// within [`SAFE_MAGNITUDE`] (`work` is `given` when `exponent` is 0).
+///
+/// The fits, their candidates and the moments come from `work`; each candidate
+/// is mapped back to the scores' units, and its count and split are taken on
+/// `given`, so that they agree with the mask that threshold makes.
+fn fit_curve_on<T: Score, W: Score>(
+    given: &[T],
+    work: &[W],
+    exponent: i32,
+    max_degree: usize,
+) -> Result<CurveFit, KernelError> {
+    debug_assert_eq!(given.len(), work.len());
     if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
         return Err(KernelError::InvalidMaxDegree {
             got: max_degree,
             limit: MAX_DEGREE_LIMIT,
         });
     }
-    let n = sorted.len();
+    let n = work.len();
     if n < MIN_SCORES {
         return Err(KernelError::TooFewScores {
             needed: MIN_SCORES,
@@ -331,15 +457,22 @@ fn fit_curve_in_range<T: Score>(sorted: &[T], max_degree: usize) -> Result<Curve
     }
     let top_degree = max_degree.min(n - 2);
     // Means relative to the median keep their digits at large offsets (see variance.rs).
-    let origin = sorted[n / 2].to_f64();
-    let moments = |block: &[T]| Moments::of_sorted_lanes(block, origin);
-    let (fits, blocks) = GramFit::of_sorted_with(sorted, top_degree, &moments)?;
-    let thresholds = fits.exact_maxima();
+    let origin = work[n / 2].to_f64();
+    let moments = |block: &[W]| Moments::of_sorted_lanes(block, origin);
+    let (fits, blocks) = GramFit::of_sorted_with(work, top_degree, &moments)?;
+    let thresholds: Vec<f64> = fits
+        .exact_maxima()
+        .into_iter()
+        .map(|tau| pow2_scale(tau, exponent))
+        .collect();
     let cuts: Vec<usize> = thresholds
         .iter()
-        .map(|&tau| sorted.partition_point(|z| z.to_f64() < tau))
+        .map(|&tau| given.partition_point(|z| z.to_f64() < tau))
         .collect();
-    let comps = split_compactness_from_blocks(sorted, &blocks, &cuts, origin);
+    let comps = split_moments_from_blocks(work, &blocks, &cuts, origin)
+        .into_iter()
+        .zip(&cuts)
+        .map(|(sides, &cut)| candidate_compactness(given, cut, sides, exponent));
     let rows: Vec<DegreeRow> = (1..=top_degree)
         .zip(thresholds.iter().zip(cuts.iter().zip(comps)))
         .map(|(degree, (&threshold, (&cut, compactness)))| DegreeRow {
@@ -609,5 +742,139 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn pow2_scale_rounds_once_like_ldexp() {
+        // Exact within range, and for zero of either sign.
+        assert_eq!(pow2_scale(3.0, 4), 48.0);
+        assert_eq!(pow2_scale(0.0, 5000).to_bits(), 0.0f64.to_bits());
+        assert_eq!(pow2_scale(-0.0, -5000).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(pow2_scale(1.5, 0), 1.5);
+        // Factors beyond the normal exponents: 2^-1074 * 2^2097 = 2^1023.
+        assert_eq!(pow2_scale(5e-324, 2097), 2f64.powi(1023));
+        assert_eq!(pow2_scale(2f64.powi(1023), -2097), 5e-324);
+        // Overflow only when the true result is beyond the largest float.
+        assert_eq!(pow2_scale(f64::MAX, -1), f64::MAX / 2.0);
+        assert_eq!(pow2_scale(f64::MAX * 0.5, 1), f64::MAX);
+        assert_eq!(pow2_scale(f64::MAX * 0.5, 2), f64::INFINITY);
+        assert_eq!(pow2_scale(-1.0, 1024), f64::NEG_INFINITY);
+        assert_eq!(pow2_scale(5e-324, 3000), f64::INFINITY);
+        // Into the subnormals, rounded once to nearest even (units of 2^-1074):
+        // 1.5 units ties to 2, 1.25 and 0.75 round to 1, half a unit ties to 0.
+        let unit = 5e-324;
+        assert_eq!(pow2_scale(1.5, -1074), 2.0 * unit);
+        assert_eq!(pow2_scale(1.25, -1074), unit);
+        assert_eq!(pow2_scale(0.75, -1074), unit);
+        assert_eq!(pow2_scale(0.5, -1074), 0.0);
+        assert_eq!(pow2_scale(0.5 + f64::EPSILON, -1074), unit);
+        // 2^24 units and 2^-6 of one: the last step rounds, once.
+        let exact = f64::from_bits(1 << 24);
+        assert_eq!(pow2_scale(1.0 + 2f64.powi(-30), -1050), exact);
+        assert_eq!(pow2_scale(3.0 * 2f64.powi(-60), -1020), 0.0);
+        // From the largest float, through every step.
+        assert_eq!(pow2_scale(f64::MAX, -2098), unit);
+        assert_eq!(pow2_scale(f64::MAX, -2200), 0.0);
+    }
+
+    #[test]
+    fn candidate_compactness_reads_constant_sides_from_the_scores() {
+        let moments = |side: &[f64]| Moments::of_sorted(side, 0.0);
+        let sides = |z: &[f64], cut: usize| (moments(&z[..cut]), moments(&z[cut..]));
+        // N constant: +inf; A constant (or one score): 0, whatever the moments.
+        let z = [1.0, 1.0, 2.0, 5.0];
+        assert_eq!(candidate_compactness(&z, 2, sides(&z, 2), 0), f64::INFINITY);
+        let z = [1.0, 2.0, 5.0, 5.0];
+        assert_eq!(candidate_compactness(&z, 2, sides(&z, 2), 0), 0.0);
+        assert_eq!(candidate_compactness(&z, 3, sides(&z, 3), 0), 0.0);
+        // Empty sides: no candidate.
+        assert!(candidate_compactness(&z, 0, sides(&z, 0), 0).is_nan());
+        assert!(candidate_compactness(&z, 4, sides(&z, 4), 0).is_nan());
+        // Subnormal normal side: its squares underflow to 0, so the moments say
+        // var(N) = 0, but N is not constant and |A| = 1: the rule gives 0.
+        let z = [0.0, 5e-324, 1.0];
+        assert_eq!(sides(&z, 2).0.m2, 0.0);
+        assert_eq!(candidate_compactness(&z, 2, sides(&z, 2), 0), 0.0);
+    }
+
+    #[test]
+    fn candidate_compactness_measures_underflowing_sides_in_their_own_units() {
+        // Comp = (var(A)/|A|) / (var(N)/|N|) with two scores a side: the ratio of
+        // the squared spreads. N spreads 2^-500 (squares of 2^-501 sum to
+        // 2^-1001, below SAFE_M2), A spreads 1: Comp = 2^1000 exactly.
+        let z = [0.0, 2f64.powi(-500), 3.0, 4.0];
+        assert_eq!(
+            candidate_compactness(&z, 2, sides_of(&z, 2), 0),
+            2f64.powi(1000)
+        );
+        // Swapped: 2^-1000, a normal float.
+        let z = [-4.0, -3.0, 0.0, 2f64.powi(-500)];
+        assert_eq!(
+            candidate_compactness(&z, 2, sides_of(&z, 2), 0),
+            2f64.powi(-1000)
+        );
+        // Beyond float64 either way: +inf and 0 (2^1400 and 2^-1200).
+        let z = [0.0, 2f64.powi(-700), 3.0, 4.0];
+        assert_eq!(
+            candidate_compactness(&z, 2, sides_of(&z, 2), 0),
+            f64::INFINITY
+        );
+        let z = [-4.0, -3.0, 0.0, 2f64.powi(-600)];
+        assert_eq!(candidate_compactness(&z, 2, sides_of(&z, 2), 0), 0.0);
+        // The fast path: A spreads 2^-52 (squares 2^-106), Comp = 2^-104.
+        let z = [-4.0, -3.0, 1.0, 1.0 + f64::EPSILON];
+        assert_eq!(
+            candidate_compactness(&z, 2, sides_of(&z, 2), 0),
+            2f64.powi(-104)
+        );
+        // A rescaled curve: moments on work = given * 2^-900, the split on given.
+        // On work, N = {0, 2^-500} spreads below SAFE_M2; on given it spreads
+        // 2^400 and A spreads 2^900: Comp = 2^1000.
+        let exponent = 900;
+        let given = [0.0, 2f64.powi(400), 2f64.powi(900), 2f64.powi(901)];
+        let work: Vec<f64> = given.iter().map(|&v| pow2_scale(v, -exponent)).collect();
+        let got = candidate_compactness(&given, 2, sides_of(&work, 2), exponent);
+        assert_eq!(got, 2f64.powi(1000));
+        // N = {0, 2^-100} vanishes on work (2^-1000 squared): Comp = 2^2000, +inf.
+        let given = [0.0, 2f64.powi(-100), 2f64.powi(900), 2f64.powi(901)];
+        let work: Vec<f64> = given.iter().map(|&v| pow2_scale(v, -exponent)).collect();
+        let got = candidate_compactness(&given, 2, sides_of(&work, 2), exponent);
+        assert_eq!(got, f64::INFINITY);
+    }
+
+    #[test]
+    fn a_tight_side_far_from_the_median_keeps_its_digits() {
+        // Found by a search beyond the property tests: A = the two scores near
+        // 0, its merged means held relative to the median -5.5e13 (steps of
+        // 2^-7), so Comp_1 came out 1.8 % off.
+        let mut z = vec![-0.741833542113286, -1.1289683815631038];
+        z.extend([
+            -55405946355393.125,
+            -55405946355392.48,
+            -55405946355392.266,
+            -55405946355392.24,
+            -55405946355392.3,
+            -55405946355392.305,
+            -55405946355392.65,
+            -55405946355392.73,
+        ]);
+        let result = fit(&z, 10, NanPolicy::Raise).unwrap();
+        let row = result.rows[0];
+        assert_eq!(row.n_anomalies, 2);
+        let sorted = &result.sorted;
+        let variance = |side: &[f64]| Moments::of_sorted(side, side[0]).variance();
+        let expected = (variance(&sorted[8..]) / 2.0) / (variance(&sorted[..8]) / 8.0);
+        assert!(
+            (row.compactness - expected).abs() <= 1e-12 * expected,
+            "{} vs {expected}",
+            row.compactness
+        );
+    }
+
+    fn sides_of(z: &[f64], cut: usize) -> (Moments, Moments) {
+        (
+            Moments::of_sorted(&z[..cut], 0.0),
+            Moments::of_sorted(&z[cut..], 0.0),
+        )
     }
 }

@@ -178,6 +178,107 @@ impl Moments {
     }
 }
 
+/// The sum of squared deviations of a set as `m2 * 4^exponent`, so that it
+/// holds where `f64` cannot: sides whose squares underflow (a spread of 1e-200)
+/// or overflow (a spread beyond 1e154).
+///
+/// [`ScaledM2::of_sorted`] measures the deviations in units of a power of two
+/// near the set's own spread, so `m2` lies between about 1/8 and the count
+/// whatever the magnitudes; the scaling is exact, so nothing is rounded that
+/// the unscaled sum would have kept.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScaledM2 {
+    /// The sum of squared deviations, in units of `4^exponent`.
+    pub m2: f64,
+    pub exponent: i32,
+}
+
+impl ScaledM2 {
+    /// The sum of squared deviations of an ascending segment, taken in units of
+    /// its own spread.
+    ///
+    /// ```text
+    /// k  = the exponent with 2^(k-1) <= last - first < 2^k
+    /// x  = (z - first) * 2^-k                      (in [0, 1), exact scaling)
+    /// m2 = sum((x - mean_x)^2) - (sum(x - mean_x))^2 / n,   exponent = k
+    /// ```
+    ///
+    /// The same corrected two-pass sum as [`Moments::of_sorted`]. A spread beyond
+    /// the largest float (scores from -1e308 to 1e308) is measured on the halved
+    /// scores, which loses only digits far below it. An empty or constant segment
+    /// gives `m2 = 0` exactly.
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::variance::ScaledM2;
+    /// // Squares of 1e-200 underflow in f64; scaled, the sum keeps every digit:
+    /// // sum((z - 1e-200)^2) = 2e-400 = (1/8) * 4^k with 2^(k-1) <= 2e-200 < 2^k.
+    /// let tiny = ScaledM2::of_sorted(&[0.0, 1e-200, 2e-200]);
+    /// let k = tiny.exponent;
+    /// let expected = 2.0 * (1e-200 * 2f64.powi(-k / 2) * 2f64.powi(k / 2 - k)).powi(2);
+    /// assert!((tiny.m2 - expected).abs() <= 1e-15 * expected);
+    /// assert_eq!(ScaledM2::of_sorted(&[3.0, 3.0]).m2, 0.0);
+    /// ```
+    pub fn of_sorted<T: Score>(segment: &[T]) -> ScaledM2 {
+        let (mut first, mut last) = match (segment.first(), segment.last()) {
+            (Some(&a), Some(&b)) => (a.to_f64(), b.to_f64()),
+            _ => return ScaledM2::ZERO,
+        };
+        if first == last {
+            return ScaledM2::ZERO;
+        }
+        // Halve when the spread overflows: 2^-1 is exact but for subnormal digits.
+        let halved = !(last - first).is_finite();
+        let shift = i32::from(halved);
+        if halved {
+            (first, last) = (first * 0.5, last * 0.5);
+        }
+        let exponent = binary_exponent(last - first);
+        // 2^-exponent in two factors, each within the normal range.
+        let (a, b) = (pow2(-exponent / 2), pow2(exponent / 2 - exponent));
+        let scale = if halved { 0.5 } else { 1.0 };
+        let x = |z: &T| ((z.to_f64() * scale - first) * a) * b;
+        let n = segment.len() as f64;
+        let mean = segment.iter().map(x).sum::<f64>() / n;
+        let (mut squares, mut residual) = (0.0f64, 0.0f64);
+        for z in segment {
+            let d = x(z) - mean;
+            squares += d * d;
+            residual += d;
+        }
+        ScaledM2 {
+            m2: (squares - residual * residual / n).max(0.0),
+            exponent: exponent + shift,
+        }
+    }
+
+    /// The zero sum of an empty or constant set.
+    pub const ZERO: ScaledM2 = ScaledM2 {
+        m2: 0.0,
+        exponent: 0,
+    };
+}
+
+/// The exponent `k` with `2^(k-1) <= value < 2^k`, for a positive finite `value`
+/// (subnormals included).
+fn binary_exponent(value: f64) -> i32 {
+    debug_assert!(value > 0.0 && value.is_finite());
+    let biased = ((value.to_bits() >> 52) & 0x7ff) as i32;
+    if biased == 0 {
+        // Subnormal: value = mantissa * 2^-1074, mantissa < 2^52.
+        let mantissa = value.to_bits() & ((1u64 << 52) - 1);
+        64 - mantissa.leading_zeros() as i32 - 1074
+    } else {
+        biased - 1022
+    }
+}
+
+/// `2^e` for `e` in the normal exponents `-1022..=1023`.
+fn pow2(e: i32) -> f64 {
+    debug_assert!((-1022..=1023).contains(&e));
+    f64::from_bits(((e + 1023) as u64) << 52)
+}
+
 /// Sums kept side by side in [`block_moments`]: a float sum in one accumulator
 /// waits on each add; eight independent ones fill a vector register.
 const LANES: usize = 8;
@@ -314,5 +415,71 @@ mod tests {
         }
         let constant = vec![0.1f64; 200_000];
         assert_eq!(Moments::of_sorted_blocks(&constant, 0.0).m2, 0.0);
+    }
+
+    /// `sum((z - mean)^2)` exactly, as `m2 * 4^k`, for scores that are small
+    /// integers times `2^unit`: the scaled sum is then an exact binary fraction.
+    fn exact_m2(integers: &[i64], unit: i32) -> (f64, i32) {
+        let n = integers.len() as f64;
+        let sum: i64 = integers.iter().sum();
+        // n m2 = n sum(i^2) - sum(i)^2, exact in integers.
+        let squares: i64 = integers.iter().map(|i| i * i).sum();
+        let scaled = (integers.len() as i64 * squares - sum * sum) as f64 / n;
+        (scaled, unit)
+    }
+
+    #[test]
+    fn scaled_m2_keeps_spreads_whose_squares_underflow_or_overflow() {
+        let integers = [0i64, 1, 1, 3, 7, 8];
+        // Unit 2^-1074 (subnormal scores), 2^-600 (squares below the smallest
+        // float), 2^0, 2^600 (squares beyond the largest), 2^1000.
+        for unit in [-1074, -600, 0, 600, 1000] {
+            let scores: Vec<f64> = integers
+                .iter()
+                .map(|&i| crate::threshold::pow2_scale(i as f64, unit))
+                .collect();
+            let got = ScaledM2::of_sorted(&scores);
+            let (expected, e) = exact_m2(&integers, unit);
+            // m2 * 4^exponent = expected * 4^e, both exact binary fractions.
+            let shift = 2 * (got.exponent - e);
+            let value = crate::threshold::pow2_scale(got.m2, shift);
+            assert!(
+                (value - expected).abs() <= 1e-15 * expected,
+                "unit 2^{unit}: {value} vs {expected}"
+            );
+            // The scaled sum never under- or overflows: at least 1/8, at most n.
+            assert!((0.125..=6.0).contains(&got.m2), "unit 2^{unit}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn scaled_m2_of_constant_empty_and_widest_sets() {
+        assert_eq!(ScaledM2::of_sorted::<f64>(&[]), ScaledM2::ZERO);
+        assert_eq!(ScaledM2::of_sorted(&[5e-324; 4]), ScaledM2::ZERO);
+        assert_eq!(ScaledM2::of_sorted(&[-1e300f64, -1e300]), ScaledM2::ZERO);
+        // Beyond the largest float: -max..max spreads 2^1025.
+        let widest = ScaledM2::of_sorted(&[-f64::MAX, f64::MAX]);
+        // m2 = 2 (max)^2 = (1/2) (2 max)^2; 2 max is just below 2^1025.
+        assert_eq!(widest.exponent, 1025);
+        let expected = 0.5 * (f64::MAX * 2f64.powi(-1023) * 0.5).powi(2);
+        assert!(
+            (widest.m2 - expected).abs() <= 1e-15 * expected,
+            "{widest:?}"
+        );
+        // Two subnormals one unit apart: m2 = 2^-1 * 2^-2148, in units of 4^-1073.
+        let two = ScaledM2::of_sorted(&[0.0, 5e-324]);
+        assert_eq!((two.m2, two.exponent), (0.125, -1073));
+    }
+
+    #[test]
+    fn binary_exponent_brackets_every_positive_float() {
+        for value in [5e-324, 1e-310, f64::MIN_POSITIVE, 0.75, 1.0, 3.0, f64::MAX] {
+            let k = binary_exponent(value);
+            let (low, high) = (
+                crate::threshold::pow2_scale(1.0, k - 1),
+                crate::threshold::pow2_scale(1.0, k),
+            );
+            assert!(low <= value && value < high, "{value}: k = {k}");
+        }
     }
 }

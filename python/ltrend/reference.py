@@ -39,13 +39,26 @@ __all__ = ["fit", "peel"]
 _SAFE_EXPONENT = 400
 
 
-def _population_variance(values: npt.NDArray[np.float64]) -> float:
-    """``var(values)`` with ddof = 0, exactly 0 for a constant set."""
-    if values.min() == values.max():
-        return 0.0
-    # Variance ignores shifts; measuring from the minimum keeps the digits of a
-    # small spread far from zero (1e100 + 1e91 noise), which np.var alone loses.
-    return float(np.var(values - values.min()))
+def _scaled_variance(values: npt.NDArray[np.float64]) -> tuple[float, int]:
+    """``var(values)`` with ddof = 0 as ``(v, k)``, the variance being ``v * 4**k``.
+
+    ``(0.0, 0)`` exactly for a constant set. Variance ignores shifts, so it is
+    taken of the distances from the minimum (which keeps the digits of a small
+    spread far from zero, 1e100 + 1e91 noise, that np.var alone loses), and
+    those are measured in units of a power of two near their largest, so that
+    their squares neither underflow (a spread of 1e-200) nor overflow (1e200).
+    """
+    low, high = float(values.min()), float(values.max())
+    if low == high:
+        return 0.0, 0
+    shift = 0
+    with np.errstate(over="ignore"):
+        if math.isinf(high - low):
+            # Beyond the largest float: halve, which loses only subnormal digits.
+            values, shift = np.ldexp(values, -1), 1
+    distances = values - values.min()
+    k = int(np.frexp(distances.max())[1])
+    return float(np.var(np.ldexp(distances, -k))), k + shift
 
 
 def _compactness(
@@ -54,13 +67,14 @@ def _compactness(
     """``(var(A)/|A|) / (var(N)/|N|)`` with the contract's edge cases."""
     if normal.size == 0 or anomalous.size == 0:
         return float("nan")
-    var_normal = np.float64(_population_variance(normal))
+    var_normal, k_normal = _scaled_variance(normal)
     if var_normal == 0.0:
         return float("inf")
-    # IEEE division, as in the core: a variance that underflows gives inf or NaN.
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        spread_anomalous = np.float64(_population_variance(anomalous)) / anomalous.size
-        return float(spread_anomalous / (var_normal / normal.size))
+    var_anomalous, k_anomalous = _scaled_variance(anomalous)
+    ratio = (var_anomalous / anomalous.size) / (var_normal / normal.size)
+    # The scale back, rounded once: +inf or 0 only beyond float64's range.
+    with np.errstate(over="ignore", under="ignore"):
+        return float(np.ldexp(ratio, 2 * (k_anomalous - k_normal)))
 
 
 def _extreme_exponent(s: npt.NDArray[np.float64]) -> int:
@@ -303,12 +317,14 @@ def fit(
     for degree in range(1, top + 1):
         beta = _least_squares(t, work, degree)
         tau = float(np.max(np.polynomial.polynomial.polyval(t, beta)))
-        normal, anomalous = work[work < tau], work[work >= tau]
-        # A fit that rises past the largest float maps back to +inf, which is
-        # above every score, as the split on the rescaled curve says.
-        with np.errstate(over="ignore"):
+        # A fit that rises past the largest float maps back to +inf, above every
+        # score; one that maps back to a subnormal rounds. Either way the split
+        # is the one that threshold makes on the scores as given (METHOD.md
+        # step 4), as the mask does.
+        with np.errstate(over="ignore", under="ignore"):
             coefficients[degree - 1, : degree + 1] = np.ldexp(beta, exponent)
             threshold = float(np.ldexp(tau, exponent))
+        normal, anomalous = s[s < threshold], s[s >= threshold]
         rows.append(
             DegreeRow(
                 degree, threshold, _compactness(normal, anomalous), anomalous.size
