@@ -116,3 +116,24 @@ def test_reference_peels_the_same_rounds(seed: int) -> None:
     assert [r.degree for r in core.rounds] == [r.degree for r in ref.rounds]
     np.testing.assert_array_equal(core.round_of, ref.round_of)
     assert core.stop_reason == ref.stop_reason
+
+
+def test_the_fence_holds_at_the_largest_floats() -> None:
+    # Found by test_properties.py's peel test: the midpoint of the two middle
+    # scores and the deviation of -1.7e308 overflowed (a RuntimeWarning, so an
+    # error here). Exact: median 1.55e308, MAD 0.1e308 (as rationals).
+    from fractions import Fraction
+
+    from ltrend._peel import _MAD_TO_SIGMA, _robust_upper_fence
+
+    normal = np.array([-1.7e308, 1.5e308, 1.6e308, 1.7e308])
+    exact = [Fraction(v) for v in normal.tolist()]
+    median = (exact[1] + exact[2]) / 2
+    deviations = sorted(abs(v - median) for v in exact)
+    mad = (deviations[1] + deviations[2]) / 2
+    expected = float(median + Fraction(_MAD_TO_SIGMA) * mad)
+    assert _robust_upper_fence(normal, 1.0) == pytest.approx(expected, rel=1e-15)
+    assert _robust_upper_fence(normal, 10.0) == np.inf
+    # Ordinary scores: the plain formula, to the bit.
+    z = np.array([1.0, 2.0, 3.0, 10.0])
+    assert _robust_upper_fence(z, 2.0) == 2.5 + 2.0 * _MAD_TO_SIGMA * 1.0

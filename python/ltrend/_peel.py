@@ -9,6 +9,7 @@ first round is the plain fit and is always reported when it flags anything.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Literal, NamedTuple, SupportsIndex, TypeAlias
 
@@ -67,9 +68,15 @@ class PeelResult(NamedTuple):
 def _robust_upper_fence(normal: npt.NDArray[np.floating], fence: float) -> float:
     """``median + fence * 1.4826 * MAD`` of the scores a round calls normal."""
     values = normal.astype(np.float64)
-    median = float(np.median(values))
-    mad = float(np.median(np.abs(values - median)))
-    return median + fence * _MAD_TO_SIGMA * mad
+    # In units of a power of two near the largest magnitude: exact, and the
+    # midpoint of two scores near 1.8e308 or their deviations cannot overflow.
+    exponent = math.frexp(float(np.max(np.abs(values), initial=0.0)))[1]
+    scaled = np.ldexp(values, -exponent)
+    median = float(np.median(scaled))
+    mad = float(np.median(np.abs(scaled - median)))
+    # A fence beyond the largest float is +inf: above every score.
+    with np.errstate(over="ignore"):
+        return float(np.ldexp(median + fence * _MAD_TO_SIGMA * mad, exponent))
 
 
 def _check_rounds(max_rounds: object) -> int:
