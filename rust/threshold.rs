@@ -189,6 +189,97 @@ const SAFE_M2: f64 = f64::from_bits((1023 - 900) << 52);
 /// 0 beside a bulk at -5.5e13) the side is measured again on its own.
 const FAR_SIDE: f64 = 4096.0;
 
+/// One side of a split as the compactness rule reads it: its moments, taken
+/// on the scores times `2^-exponent` (the curve's rescaling), and its first
+/// and last score as given.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SplitSide {
+    pub moments: Moments,
+    pub first: f64,
+    pub last: f64,
+}
+
+impl SplitSide {
+    /// All its scores are equal (read from the scores, not from a variance).
+    fn is_constant(&self) -> bool {
+        self.first == self.last
+    }
+
+    /// Its merged moments keep their digits: the sum of squares is at least
+    /// [`SAFE_M2`] and the side lies within [`FAR_SIDE`] spreads of `origin`
+    /// (the median the moments' means are relative to, in the scores' units).
+    pub fn is_trusted(&self, origin: f64) -> bool {
+        let distance = (self.first - origin).abs().max((self.last - origin).abs());
+        self.moments.m2 >= SAFE_M2 && distance <= (self.last - self.first) * FAR_SIDE
+    }
+}
+
+/// Which side of a split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SideKind {
+    Normal,
+    Anomalous,
+}
+
+/// The rule's cases that need no variance: NaN when a side is empty, `+inf`
+/// when `N` is constant, 0 when `A` is constant (`|A| = 1` too); `None` when
+/// the ratio of variances decides.
+pub(crate) fn compactness_without_variance(
+    normal: &SplitSide,
+    anomalies: &SplitSide,
+) -> Option<f64> {
+    if normal.moments.count == 0 || anomalies.moments.count == 0 {
+        Some(f64::NAN)
+    } else if normal.is_constant() {
+        Some(f64::INFINITY)
+    } else if anomalies.is_constant() {
+        Some(0.0)
+    } else {
+        None
+    }
+}
+
+/// The compactness of a split from its two sides (see [`candidate_compactness`]):
+/// the merged moments when both are trusted ([`SplitSide::is_trusted`]), else
+/// the sums of squares that `remeasure` gives for the untrusted sides, the
+/// others taken as `m2 * 4^exponent`.
+///
+/// # Errors
+/// Whatever `remeasure` returns.
+pub(crate) fn compactness_of_sides<E>(
+    normal: SplitSide,
+    anomalies: SplitSide,
+    origin: f64,
+    exponent: i32,
+    mut remeasure: impl FnMut(SideKind, &SplitSide) -> Result<ScaledM2, E>,
+) -> Result<f64, E> {
+    if let Some(decided) = compactness_without_variance(&normal, &anomalies) {
+        return Ok(decided);
+    }
+    let (normal_ok, anomalies_ok) = (normal.is_trusted(origin), anomalies.is_trusted(origin));
+    if normal_ok && anomalies_ok {
+        return Ok(compactness(normal.moments, anomalies.moments));
+    }
+    let mut scaled = |side: &SplitSide, ok: bool, kind: SideKind| {
+        if ok {
+            Ok(ScaledM2 {
+                m2: side.moments.m2,
+                exponent,
+            })
+        } else {
+            remeasure(kind, side)
+        }
+    };
+    let normal_m2 = scaled(&normal, normal_ok, SideKind::Normal)?;
+    let anomalies_m2 = scaled(&anomalies, anomalies_ok, SideKind::Anomalous)?;
+    Ok(scaled_compactness(
+        normal_m2,
+        normal.moments.count,
+        anomalies_m2,
+        anomalies.moments.count,
+    ))
+}
+
 /// The compactness of the split `given[..cut] | given[cut..]` of a sorted curve,
 /// given the moments of its sides taken on `given * 2^-exponent`.
 ///
@@ -216,42 +307,30 @@ fn candidate_compactness<T: Score>(
     if cut == 0 || cut >= n {
         return f64::NAN;
     }
-    let constant = |side: &[T]| side[0].to_f64() == side[side.len() - 1].to_f64();
     let (below, above) = given.split_at(cut);
-    if constant(below) {
-        return f64::INFINITY;
-    }
-    if constant(above) {
-        return 0.0;
-    }
+    let side = |scores: &[T], moments: Moments| SplitSide {
+        moments,
+        first: scores[0].to_f64(),
+        last: scores[scores.len() - 1].to_f64(),
+    };
     // The moments' means are relative to the median: a side far from it next to
     // its own spread lost the digits of its merged means (see FAR_SIDE).
     let median = given[n / 2].to_f64();
-    let trusted = |moments: Moments, side: &[T]| {
-        let (first, last) = (side[0].to_f64(), side[side.len() - 1].to_f64());
-        let distance = (first - median).abs().max((last - median).abs());
-        moments.m2 >= SAFE_M2 && distance <= (last - first) * FAR_SIDE
+    let remeasure = |kind: SideKind, _: &SplitSide| {
+        let scores = match kind {
+            SideKind::Normal => below,
+            SideKind::Anomalous => above,
+        };
+        Ok::<_, std::convert::Infallible>(ScaledM2::of_sorted(scores))
     };
-    let (normal_ok, anomalies_ok) = (trusted(normal, below), trusted(anomalies, above));
-    if normal_ok && anomalies_ok {
-        return compactness(normal, anomalies);
-    }
-    let scaled = |moments: Moments, side: &[T], ok: bool| {
-        if ok {
-            ScaledM2 {
-                m2: moments.m2,
-                exponent,
-            }
-        } else {
-            ScaledM2::of_sorted(side)
-        }
-    };
-    scaled_compactness(
-        scaled(normal, below, normal_ok),
-        below.len(),
-        scaled(anomalies, above, anomalies_ok),
-        above.len(),
-    )
+    let Ok(comp) = compactness_of_sides(
+        side(below, normal),
+        side(above, anomalies),
+        median,
+        exponent,
+        remeasure,
+    );
+    comp
 }
 
 /// `(var(A) / |A|) / (var(N) / |N|)` from sums of squares held as `m2 * 4^k`:
@@ -261,7 +340,12 @@ fn candidate_compactness<T: Score>(
 /// ```text
 /// Comp = ((m2_A / |A|^2) / (m2_N / |N|^2)) * 2^(2 (k_A - k_N))
 /// ```
-fn scaled_compactness(normal: ScaledM2, nn: usize, anomalies: ScaledM2, na: usize) -> f64 {
+pub(crate) fn scaled_compactness(
+    normal: ScaledM2,
+    nn: usize,
+    anomalies: ScaledM2,
+    na: usize,
+) -> f64 {
     let (nn, na) = (nn as f64, na as f64);
     let ratio = (anomalies.m2 / na / na) / (normal.m2 / nn / nn);
     pow2_scale(ratio, 2 * (anomalies.exponent - normal.exponent))
@@ -392,10 +476,38 @@ pub fn fit_curve<T: Score>(sorted: &[T], max_degree: usize) -> Result<CurveFit, 
 /// magnitude 2^-400 is at least an ulp, 2^-452, whose square is a normal number.
 const SAFE_MAGNITUDE: std::ops::RangeInclusive<i32> = -400..=400;
 
+/// Every exponent [`range_scale_exponent`] can give: `2^e` just above the
+/// largest magnitude, from the smallest subnormal to the largest float (whose
+/// `log2` rounds up to 1024).
+pub const SCALE_EXPONENTS: std::ops::RangeInclusive<i32> = -1073..=1025;
+
 /// `Some(e)` when the largest magnitude `2^e` of a sorted curve is outside
 /// [`SAFE_MAGNITUDE`], so that the curve must be rescaled by `2^-e` first.
 pub(crate) fn extreme_scale_exponent<T: Score>(sorted: &[T]) -> Option<i32> {
     let (first, last) = (sorted.first()?.to_f64(), sorted.last()?.to_f64());
+    range_scale_exponent(first, last)
+}
+
+/// The rescaling [`fit_curve`] applies to a curve of finite scores from
+/// `first` to `last` (its smallest and largest): `Some(e)` when the largest
+/// magnitude is outside the range where the method's squares and sums are
+/// safe, so that the fit runs on `z * 2^-e`; `None` for ordinary curves.
+///
+/// ```text
+/// e = the exponent with 2^(e-1) <= max(|first|, |last|) < 2^e
+/// Some(e) if e is outside -400..=400, else None
+/// ```
+///
+/// # Examples
+/// ```
+/// use ltrend::threshold::range_scale_exponent;
+/// assert_eq!(range_scale_exponent(-3.0, 1e6), None);
+/// assert_eq!(range_scale_exponent(0.0, 1e300), Some(997));
+/// assert_eq!(range_scale_exponent(0.0, 5e-324), Some(-1073));
+/// assert_eq!(range_scale_exponent(-f64::MAX, 1.0), Some(1025));
+/// assert_eq!(range_scale_exponent(0.0, 0.0), None);
+/// ```
+pub fn range_scale_exponent(first: f64, last: f64) -> Option<i32> {
     let largest = first.abs().max(last.abs());
     if largest == 0.0 || !largest.is_finite() {
         return None;
@@ -413,7 +525,15 @@ pub(crate) fn extreme_scale_exponent<T: Score>(sorted: &[T]) -> Option<i32> {
 /// normal) come first, so that if one of them already rounds into the
 /// subnormals, the rest of the factor is below 2^-53 and the true result rounds
 /// to zero as the computed one does; otherwise only the last step rounds.
-pub(crate) fn pow2_scale(value: f64, exponent: i32) -> f64 {
+///
+/// # Examples
+/// ```
+/// use ltrend::threshold::pow2_scale;
+/// assert_eq!(pow2_scale(3.0, 4), 48.0);
+/// assert_eq!(pow2_scale(1.0, -1074), 5e-324);
+/// assert_eq!(pow2_scale(f64::MAX, 1), f64::INFINITY);
+/// ```
+pub fn pow2_scale(value: f64, exponent: i32) -> f64 {
     // 2^e for e in the normal exponents.
     let pow2 = |e: i32| f64::from_bits(((e + 1023) as u64) << 52);
     let (mut value, mut exponent) = (value, exponent);
@@ -869,6 +989,52 @@ mod tests {
             "{} vs {expected}",
             row.compactness
         );
+    }
+
+    #[test]
+    fn compactness_of_sides_measures_again_only_the_untrusted_sides() {
+        let side = |z: &[f64]| SplitSide {
+            moments: Moments::of_sorted(z, 0.0),
+            first: z[0],
+            last: z[z.len() - 1],
+        };
+        let refuse = |_: SideKind, _: &SplitSide| Err::<ScaledM2, ()>(());
+        // Trusted sides and constant ones: the moments and the rule decide.
+        // (var(A)/|A|) / (var(N)/|N|) = (4 / 2) / (0.25 / 2) = 16.
+        let (normal, anomalies) = (side(&[0.0, 1.0]), side(&[10.0, 14.0]));
+        assert_eq!(
+            compactness_of_sides(normal, anomalies, 1.0, 0, refuse),
+            Ok(16.0)
+        );
+        let flat = side(&[1.0, 1.0]);
+        assert_eq!(
+            compactness_of_sides(flat, anomalies, 1.0, 0, refuse),
+            Ok(f64::INFINITY)
+        );
+        assert_eq!(compactness_of_sides(normal, flat, 1.0, 0, refuse), Ok(0.0));
+        let empty = SplitSide {
+            moments: Moments::EMPTY,
+            first: f64::INFINITY,
+            last: f64::NEG_INFINITY,
+        };
+        assert!(compactness_of_sides(normal, empty, 1.0, 0, refuse)
+            .unwrap()
+            .is_nan());
+        // N spreads 2^-500 (m2 below SAFE_M2): measured again, alone; A spreads
+        // 1: Comp = 2^1000. A side far from the origin (a spread of 4 at 1e9)
+        // is measured again too.
+        let mut asked = Vec::new();
+        let mut remeasure = |kind, side: &SplitSide| {
+            asked.push(kind);
+            Ok::<_, ()>(ScaledM2::of_sorted(&[side.first, side.last]))
+        };
+        let tiny = side(&[0.0, 2f64.powi(-500)]);
+        let got = compactness_of_sides(tiny, side(&[3.0, 4.0]), 2.0, 0, &mut remeasure);
+        assert_eq!(got, Ok(2f64.powi(1000)));
+        let far = side(&[1e9, 1e9 + 4.0]);
+        let got = compactness_of_sides(side(&[0.0, 1.0]), far, 0.5, 0, &mut remeasure);
+        assert_eq!(got, Ok(16.0));
+        assert_eq!(asked, [SideKind::Normal, SideKind::Anomalous]);
     }
 
     fn sides_of(z: &[f64], cut: usize) -> (Moments, Moments) {

@@ -220,24 +220,14 @@ impl ScaledM2 {
     /// assert_eq!(ScaledM2::of_sorted(&[3.0, 3.0]).m2, 0.0);
     /// ```
     pub fn of_sorted<T: Score>(segment: &[T]) -> ScaledM2 {
-        let (mut first, mut last) = match (segment.first(), segment.last()) {
+        let (first, last) = match (segment.first(), segment.last()) {
             (Some(&a), Some(&b)) => (a.to_f64(), b.to_f64()),
             _ => return ScaledM2::ZERO,
         };
-        if first == last {
+        let Some(unit) = SpreadUnit::of_range(first, last) else {
             return ScaledM2::ZERO;
-        }
-        // Halve when the spread overflows: 2^-1 is exact but for subnormal digits.
-        let halved = !(last - first).is_finite();
-        let shift = i32::from(halved);
-        if halved {
-            (first, last) = (first * 0.5, last * 0.5);
-        }
-        let exponent = binary_exponent(last - first);
-        // 2^-exponent in two factors, each within the normal range.
-        let (a, b) = (pow2(-exponent / 2), pow2(exponent / 2 - exponent));
-        let scale = if halved { 0.5 } else { 1.0 };
-        let x = |z: &T| ((z.to_f64() * scale - first) * a) * b;
+        };
+        let x = |z: &T| unit.apply(z.to_f64());
         let n = segment.len() as f64;
         let mean = segment.iter().map(x).sum::<f64>() / n;
         let (mut squares, mut residual) = (0.0f64, 0.0f64);
@@ -248,7 +238,7 @@ impl ScaledM2 {
         }
         ScaledM2 {
             m2: (squares - residual * residual / n).max(0.0),
-            exponent: exponent + shift,
+            exponent: unit.exponent,
         }
     }
 
@@ -257,6 +247,75 @@ impl ScaledM2 {
         m2: 0.0,
         exponent: 0,
     };
+}
+
+/// The exact map of scores from `first` to `last` onto `[0, 1)`, in units of a
+/// power of two near their spread: how [`ScaledM2`] measures a set.
+///
+/// ```text
+/// k = the exponent with 2^(k-1) <= last - first < 2^k
+/// x = (z - first) * 2^-k
+/// ```
+///
+/// A spread beyond the largest float (scores from -1e308 to 1e308) is taken
+/// on the halved scores, `x = (z/2 - first/2) * 2^-(k-1)`: halving is exact
+/// but for subnormal digits, far below that spread.
+///
+/// # Examples
+/// ```
+/// use ltrend::variance::SpreadUnit;
+/// let unit = SpreadUnit::of_range(1e-300, 4e-300).unwrap();
+/// // 2^(k-1) <= 3e-300 < 2^k
+/// assert!(unit.exponent() < -990 && unit.exponent() > -1000);
+/// assert_eq!(unit.apply(1e-300), 0.0);
+/// assert!((0.5..1.0).contains(&unit.apply(4e-300)));
+/// assert!(SpreadUnit::of_range(2.0, 2.0).is_none());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpreadUnit {
+    /// The first score, halved when the spread overflows.
+    first: f64,
+    /// 1, or 1/2 when the spread overflows.
+    halving: f64,
+    /// `2^-k` in two factors, each within the normal range.
+    factors: (f64, f64),
+    /// `k`, counted on the scores as given.
+    exponent: i32,
+}
+
+impl SpreadUnit {
+    /// The unit of the scores from `first` to `last`; `None` unless
+    /// `first < last`, both finite (a constant or empty set has no spread).
+    pub fn of_range(first: f64, last: f64) -> Option<SpreadUnit> {
+        if !(first < last && first.is_finite() && last.is_finite()) {
+            return None;
+        }
+        // Halve when the spread overflows: 2^-1 is exact but for subnormal digits.
+        let halved = !(last - first).is_finite();
+        let (halving, first, last) = if halved {
+            (0.5, first * 0.5, last * 0.5)
+        } else {
+            (1.0, first, last)
+        };
+        let exponent = binary_exponent(last - first);
+        Some(SpreadUnit {
+            first,
+            halving,
+            factors: (pow2(-exponent / 2), pow2(exponent / 2 - exponent)),
+            exponent: exponent + i32::from(halved),
+        })
+    }
+
+    /// `x = (z - first) * 2^-k` for a score `z` of the set.
+    #[inline]
+    pub fn apply(&self, z: f64) -> f64 {
+        ((z * self.halving - self.first) * self.factors.0) * self.factors.1
+    }
+
+    /// `k`: sums of squares of `x` are in units of `4^k`.
+    pub fn exponent(&self) -> i32 {
+        self.exponent
+    }
 }
 
 /// The exponent `k` with `2^(k-1) <= value < 2^k`, for a positive finite `value`
@@ -469,6 +528,42 @@ mod tests {
         // Two subnormals one unit apart: m2 = 2^-1 * 2^-2148, in units of 4^-1073.
         let two = ScaledM2::of_sorted(&[0.0, 5e-324]);
         assert_eq!((two.m2, two.exponent), (0.125, -1073));
+    }
+
+    #[test]
+    fn spread_unit_maps_any_range_onto_the_unit_interval() {
+        let ranges = [
+            (0.0, 5e-324),
+            (-1e-310, 3e-310),
+            (1.0, 1.0 + f64::EPSILON),
+            (-5.5e13, -5.5e13 + 0.25),
+            (0.0, 1e300),
+            (-f64::MAX, f64::MAX),
+            (f64::MAX / 2.0, f64::MAX),
+        ];
+        for (first, last) in ranges {
+            let unit = SpreadUnit::of_range(first, last).unwrap();
+            // Exact at the ends: the first score is 0, the last in [1/2, 1).
+            assert_eq!(unit.apply(first), 0.0, "[{first}, {last}]");
+            let top = unit.apply(last);
+            assert!((0.5..1.0).contains(&top), "[{first}, {last}]: {top}");
+            // And the units are those of ScaledM2::of_sorted.
+            assert_eq!(
+                unit.exponent(),
+                ScaledM2::of_sorted(&[first, last]).exponent
+            );
+        }
+        for (first, last) in [
+            (1.0, 1.0),
+            (2.0, 1.0),
+            (0.0, f64::INFINITY),
+            (f64::NAN, 1.0),
+        ] {
+            assert!(
+                SpreadUnit::of_range(first, last).is_none(),
+                "[{first}, {last}]"
+            );
+        }
     }
 
     #[test]
