@@ -4,14 +4,20 @@
 //! and each is a sum over scores, so each has a small state that a piece of the data
 //! gives and that merges with the states of the other pieces:
 //!
-//! - [`ScanState`]: how many scores a chunk holds, how many are finite, and the
-//!   global index of the first non-finite one.
+//! - [`ScanState`]: how many scores a chunk holds, how many are finite, the
+//!   global index of the first non-finite one, and the smallest and largest
+//!   finite score (which decide the rescaling of an extreme curve,
+//!   [`ScanState::scale_exponent`]).
 //! - [`ProjectionState`]: the projections of the sorted curve on the Gram
 //!   polynomials, from a run of sorted scores whose global ranks are known (a
 //!   bucket of a distributed sort, placed by the counts of the buckets below it).
-//! - [`SegmentMoments`]: (count, mean, M2) of the scores in each value segment
-//!   (between the candidate thresholds, or the bins of a histogram), computed
-//!   without sorting.
+//! - [`SegmentMoments`]: (count, mean, M2) and the smallest and largest score of
+//!   each value segment (between the candidate thresholds, or the bins of a
+//!   histogram), computed without sorting.
+//! - [`RescanState`]: the sums of squares of a few value ranges, in units of
+//!   each range's own spread: the sides of a split whose merged moments the
+//!   compactness rule does not trust ([`SegmentMoments::untrusted_ranges`]),
+//!   measured again in one more pass, only when there are such sides.
 //!
 //! Merging is exact up to the order of floating additions (the same terms summed in
 //! another order, and Chan's formula for moments). The candidate thresholds need no
@@ -24,21 +30,96 @@
 //! to the median. Only the degree-0 sum changes, since `sum_i p_k(t_i) = 0` for
 //! k >= 1 over all n ranks.
 //!
+//! Extreme magnitudes: when [`ScanState::scale_exponent`] gives `Some(e)`, the
+//! projections and moments are taken on `z * 2^-e`, as the in-memory fit takes
+//! them on its rescaled curve, while edges, splits and ranges stay on the scores
+//! as given; the candidates are mapped back by `2^e`.
+//!
 //! The states are plain values: the Python glue rebuilds them from their fields,
 //! which is how they pickle between processes.
 
 use crate::error::KernelError;
 use crate::polyfit::{add_rank_projections, check_fit_size, GramFit};
 use crate::sort::{count_non_finite, NanPolicy, Score};
-use crate::threshold::{compactness, DegreeRow, MIN_SCORES};
-use crate::variance::Moments;
+use crate::threshold::{
+    compactness_of_sides, compactness_without_variance, pow2_scale, range_scale_exponent,
+    DegreeRow, SideKind, SplitSide, MIN_SCORES, SCALE_EXPONENTS,
+};
+use crate::variance::{Moments, ScaledM2, SpreadUnit};
 
 fn invalid(reason: String) -> KernelError {
     KernelError::InvalidPartial { reason }
 }
 
-/// Counts of a chunk of raw scores, and where its first non-finite score is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Refuse a rescaling exponent that [`ScanState::scale_exponent`] cannot give.
+fn check_exponent(exponent: i32) -> Result<(), KernelError> {
+    if SCALE_EXPONENTS.contains(&exponent) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "rescaling exponent {exponent} is outside {SCALE_EXPONENTS:?}"
+        )))
+    }
+}
+
+/// The smallest and largest of a set of finite scores, as given; the empty set
+/// has `min = +inf`, `max = -inf`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreRange {
+    pub min: f64,
+    pub max: f64,
+}
+
+impl ScoreRange {
+    /// The range of no scores.
+    pub const EMPTY: ScoreRange = ScoreRange {
+        min: f64::INFINITY,
+        max: f64::NEG_INFINITY,
+    };
+
+    /// The range of the finite scores among `values`.
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::partial::ScoreRange;
+    /// let range = ScoreRange::of_finite(&[3.0, f64::NAN, -1.0, f64::INFINITY]);
+    /// assert_eq!((range.min, range.max), (-1.0, 3.0));
+    /// assert_eq!(ScoreRange::of_finite(&[f64::NAN]), ScoreRange::EMPTY);
+    /// ```
+    pub fn of_finite<T: Score>(values: &[T]) -> ScoreRange {
+        values
+            .iter()
+            .filter(|z| z.is_finite_score())
+            .fold(ScoreRange::EMPTY, |range, z| range.including(z.to_f64()))
+    }
+
+    /// The range with the score `z` added.
+    #[inline]
+    pub fn including(self, z: f64) -> ScoreRange {
+        ScoreRange {
+            min: self.min.min(z),
+            max: self.max.max(z),
+        }
+    }
+
+    /// The range of the union of two sets.
+    pub fn merge(self, other: ScoreRange) -> ScoreRange {
+        ScoreRange {
+            min: self.min.min(other.min),
+            max: self.max.max(other.max),
+        }
+    }
+
+    /// `min <= z <= max`.
+    #[inline]
+    pub fn contains(&self, z: f64) -> bool {
+        self.min <= z && z <= self.max
+    }
+}
+
+/// Counts of a chunk of raw scores, where its first non-finite score is, and the
+/// range of its finite scores.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScanState {
     /// Scores seen, finite or not.
     pub n_scores: usize,
@@ -46,6 +127,8 @@ pub struct ScanState {
     pub n_finite: usize,
     /// Global index of the first NaN or infinite score, if any.
     pub first_non_finite: Option<usize>,
+    /// The smallest and largest finite score.
+    pub range: ScoreRange,
 }
 
 impl ScanState {
@@ -54,6 +137,7 @@ impl ScanState {
         n_scores: 0,
         n_finite: 0,
         first_non_finite: None,
+        range: ScoreRange::EMPTY,
     };
 
     /// The state of `chunk`, whose first score has global index `start`.
@@ -65,6 +149,7 @@ impl ScanState {
     /// let b = ScanState::of_chunk(&[f64::INFINITY, 2.0, 3.0], 2);
     /// let whole = a.merge(b);
     /// assert_eq!((whole.n_scores, whole.n_finite, whole.first_non_finite), (5, 3, Some(1)));
+    /// assert_eq!((whole.range.min, whole.range.max), (1.0, 3.0));
     /// ```
     pub fn of_chunk<T: Score>(chunk: &[T], start: usize) -> ScanState {
         let (count, first) = count_non_finite(chunk);
@@ -72,6 +157,7 @@ impl ScanState {
             n_scores: chunk.len(),
             n_finite: chunk.len() - count,
             first_non_finite: first.map(|i| start + i),
+            range: ScoreRange::of_finite(chunk),
         }
     }
 
@@ -85,7 +171,23 @@ impl ScanState {
             n_scores: self.n_scores + other.n_scores,
             n_finite: self.n_finite + other.n_finite,
             first_non_finite,
+            range: self.range.merge(other.range),
         }
+    }
+
+    /// The rescaling the in-memory fit applies to the finite scores seen:
+    /// `Some(e)` when they must be fitted as `z * 2^-e` (see
+    /// [`range_scale_exponent`]), `None` for ordinary magnitudes or no scores.
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::partial::ScanState;
+    /// let tiny = ScanState::of_chunk(&[0.0, 1e-310], 0);
+    /// assert_eq!(tiny.scale_exponent(), Some(-1029));
+    /// assert_eq!(ScanState::of_chunk(&[0.5, 1e9], 0).scale_exponent(), None);
+    /// ```
+    pub fn scale_exponent(&self) -> Option<i32> {
+        range_scale_exponent(self.range.min, self.range.max)
     }
 
     /// The number of finite scores the fit will use, after the checks of [`crate::threshold::fit`].
@@ -181,6 +283,45 @@ impl ProjectionState {
             count: sorted.len(),
             sums,
         })
+    }
+
+    /// [`ProjectionState::of_sorted`] on `sorted * 2^-exponent`, about
+    /// `origin * 2^-exponent` (`origin` in the scores' units): the projections
+    /// of a curve that [`ScanState::scale_exponent`] says to rescale, as the
+    /// in-memory fit projects its rescaled curve. `exponent = 0` projects the
+    /// scores as they are, without a copy.
+    ///
+    /// # Errors
+    /// As [`ProjectionState::of_sorted`], and [`KernelError::InvalidPartial`]
+    /// for an exponent outside [`SCALE_EXPONENTS`].
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::partial::{ProjectionState, ScanState};
+    /// let s = [0.0, 1e-310, 2e-310, 9e-310];
+    /// let exponent = ScanState::of_chunk(&s, 0).scale_exponent().unwrap();
+    /// let state = ProjectionState::of_sorted_scaled(&s, 0, 4, 1e-310, 2, exponent).unwrap();
+    /// let (_, thresholds) = state.fit_scaled(2e-310, exponent).unwrap();
+    /// assert!(thresholds.iter().all(|&t| t > 1e-310 && t < 1e-309));
+    /// ```
+    pub fn of_sorted_scaled<T: Score>(
+        sorted: &[T],
+        offset: usize,
+        n: usize,
+        origin: f64,
+        max_degree: usize,
+        exponent: i32,
+    ) -> Result<ProjectionState, KernelError> {
+        check_exponent(exponent)?;
+        if exponent == 0 {
+            return ProjectionState::of_sorted(sorted, offset, n, origin, max_degree);
+        }
+        let work: Vec<f64> = sorted
+            .iter()
+            .map(|z| pow2_scale(z.to_f64(), -exponent))
+            .collect();
+        let origin = pow2_scale(origin, -exponent);
+        ProjectionState::of_sorted(&work, offset, n, origin, max_degree)
     }
 
     /// Approximate projections from a histogram: the moments of consecutive value
@@ -294,18 +435,51 @@ impl ProjectionState {
         }
         GramFit::from_projections(self.n, center, &sums)
     }
+
+    /// The fits and every degree's candidate threshold, in the scores' units,
+    /// from projections taken on the scores times `2^-exponent` (see
+    /// [`ProjectionState::of_sorted_scaled`]); `center` is the median as given.
+    ///
+    /// ```text
+    /// fits  = fit(center * 2^-exponent), then scaled by 2^exponent
+    /// tau_d = (max over the ranks of the degree-d fit) * 2^exponent
+    /// ```
+    ///
+    /// As the in-memory fit maps its candidates back; `exponent = 0` is
+    /// [`ProjectionState::fit`] and its fitted maxima unchanged.
+    ///
+    /// # Errors
+    /// As [`ProjectionState::fit`], and [`KernelError::InvalidPartial`] for an
+    /// exponent outside [`SCALE_EXPONENTS`].
+    pub fn fit_scaled(
+        &self,
+        center: f64,
+        exponent: i32,
+    ) -> Result<(GramFit, Vec<f64>), KernelError> {
+        check_exponent(exponent)?;
+        let fits = self.fit(pow2_scale(center, -exponent))?;
+        let thresholds = fits
+            .fitted_maxima()
+            .into_iter()
+            .map(|tau| pow2_scale(tau, exponent))
+            .collect();
+        if exponent == 0 {
+            return Ok((fits, thresholds));
+        }
+        Ok((fits.rescaled_by_exponent(exponent), thresholds))
+    }
 }
 
 /// Per-segment moment accumulators of the corrected two-pass algorithm.
 #[derive(Clone, Copy)]
 struct Accumulator {
     count: usize,
-    /// The first value seen: squares are taken about it, as `Moments::of_sorted`
-    /// takes them about a segment's first value.
+    /// The first value measured: squares are taken about it, as
+    /// `Moments::of_sorted` takes them about a segment's first value.
     shift: f64,
     sum: f64,
-    min: f64,
-    max: f64,
+    /// The range of the scores as given (not as measured).
+    range: ScoreRange,
     squares: f64,
     residual: f64,
 }
@@ -315,27 +489,36 @@ impl Accumulator {
         count: 0,
         shift: 0.0,
         sum: 0.0,
-        min: f64::INFINITY,
-        max: f64::NEG_INFINITY,
+        range: ScoreRange::EMPTY,
         squares: 0.0,
         residual: 0.0,
     };
+
+    /// Equal scores as given measure equal, so their m2 is 0 exactly.
+    fn is_constant(&self) -> bool {
+        self.range.min == self.range.max
+    }
 }
 
-/// Moments of the finite `values`, each in the segment `segment_of(value)`.
+/// Moments of `measure(z)` for the finite scores `z` of `values` in segment
+/// `segment_of(z)` (none: left out), relative to `origin`, and each segment's
+/// range of scores as given.
 ///
-/// On one ascending segment this is `Moments::of_sorted` bit for bit (same shift,
-/// same sums in the same order); on unsorted values the shift is the first value
-/// seen, which is as good: every value lies within the segment's spread of it.
-fn moments_by_segment<T, F>(
+/// On one ascending segment measured as it is, this is `Moments::of_sorted` bit
+/// for bit (same shift, same sums in the same order); on unsorted values the
+/// shift is the first value seen, which is as good: every value lies within the
+/// segment's spread of it.
+fn moments_by_segment<T, F, M>(
     values: &[T],
     n_segments: usize,
     origin: f64,
+    measure: M,
     segment_of: F,
-) -> Vec<Moments>
+) -> (Vec<Moments>, Vec<ScoreRange>)
 where
     T: Score,
-    F: Fn(f64) -> usize,
+    F: Fn(f64) -> Option<usize>,
+    M: Fn(f64) -> f64,
 {
     let mut acc = vec![Accumulator::EMPTY; n_segments];
     let finite = || {
@@ -345,31 +528,36 @@ where
             .map(|z| z.to_f64())
     };
     for z in finite() {
-        let a = &mut acc[segment_of(z)];
+        let Some(a) = segment_of(z).map(|s| &mut acc[s]) else {
+            continue;
+        };
+        let x = measure(z);
         if a.count == 0 {
-            a.shift = z;
+            a.shift = x;
         }
         a.count += 1;
-        a.sum += z - a.shift;
-        a.min = a.min.min(z);
-        a.max = a.max.max(z);
+        a.sum += x - a.shift;
+        a.range = a.range.including(z);
     }
     let means: Vec<f64> = acc.iter().map(|a| a.sum / a.count.max(1) as f64).collect();
     for z in finite() {
-        let s = segment_of(z);
+        let Some(s) = segment_of(z) else {
+            continue;
+        };
         let a = &mut acc[s];
-        if a.min != a.max {
-            let d = (z - a.shift) - means[s];
+        if !a.is_constant() {
+            let d = (measure(z) - a.shift) - means[s];
             a.squares += d * d;
             a.residual += d;
         }
     }
-    acc.iter()
+    let moments = acc
+        .iter()
         .zip(means)
         .map(|(a, mean)| {
             if a.count == 0 {
                 Moments::EMPTY
-            } else if a.min == a.max {
+            } else if a.is_constant() {
                 // A constant segment: zero variance exactly, as in `Moments::of_sorted`.
                 Moments {
                     count: a.count,
@@ -385,64 +573,98 @@ where
                 }
             }
         })
-        .collect()
+        .collect();
+    (moments, acc.iter().map(|a| a.range).collect())
 }
 
-/// Moments (count, mean, M2) of the scores in each of a fixed list of segments.
+/// Moments (count, mean, M2) and range of the scores in each of a fixed list of
+/// segments.
 ///
 /// Two kinds: a split state, whose segments lie between the ascending `edges`
 /// (segment j holds `edges[j-1] <= z < edges[j]`), and a state of runs (no edges)
 /// that the caller cut from sorted scores, for example the bins of a histogram.
+///
+/// The moments are taken on `z * 2^-exponent` (the curve's rescaling, 0 for
+/// ordinary magnitudes), relative to `origin`, on that scale; the edges and
+/// ranges are in the scores' units.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentMoments {
-    /// Means are relative to it (see `variance.rs`).
+    /// Means are relative to it (see `variance.rs`), on the moments' scale.
     pub origin: f64,
+    /// The moments are of `z * 2^-exponent`.
+    pub exponent: i32,
     /// Ascending distinct cut points; empty for a state of runs.
     pub edges: Vec<f64>,
     pub segments: Vec<Moments>,
+    /// The smallest and largest score of each segment, as given.
+    pub ranges: Vec<ScoreRange>,
 }
 
 impl SegmentMoments {
-    /// The moments of the finite `values` below, between and above the thresholds.
+    /// The moments of the finite `values` below, between and above the thresholds,
+    /// taken on `z * 2^-exponent` about `origin * 2^-exponent` (`origin` in the
+    /// scores' units).
     ///
     /// The thresholds may come in any order, with repeats; NaN thresholds cut
-    /// nothing. No sorting of the values: each finds its segment by binary search.
+    /// nothing. No sorting of the values: each finds its segment by binary
+    /// search, on its value as given.
+    ///
+    /// # Errors
+    /// [`KernelError::InvalidPartial`] for an exponent outside [`SCALE_EXPONENTS`].
     ///
     /// # Examples
     /// ```
     /// use ltrend::partial::SegmentMoments;
-    /// let state = SegmentMoments::of_split(&[5.0, 1.0, 9.0, 2.0], &[4.0, 4.0], 0.0);
+    /// let state = SegmentMoments::of_split(&[5.0, 1.0, 9.0, 2.0], &[4.0, 4.0], 0.0, 0).unwrap();
     /// assert_eq!(state.edges, vec![4.0]);
     /// let counts: Vec<usize> = state.segments.iter().map(|m| m.count).collect();
     /// assert_eq!(counts, vec![2, 2]);
+    /// assert_eq!((state.ranges[1].min, state.ranges[1].max), (5.0, 9.0));
     /// ```
-    pub fn of_split<T: Score>(values: &[T], thresholds: &[f64], origin: f64) -> SegmentMoments {
+    pub fn of_split<T: Score>(
+        values: &[T],
+        thresholds: &[f64],
+        origin: f64,
+        exponent: i32,
+    ) -> Result<SegmentMoments, KernelError> {
+        check_exponent(exponent)?;
         let mut edges: Vec<f64> = thresholds.iter().copied().filter(|t| !t.is_nan()).collect();
         edges.sort_by(f64::total_cmp);
         edges.dedup_by(|a, b| a == b);
-        let segments = moments_by_segment(values, edges.len() + 1, origin, |z| {
-            edges.partition_point(|&e| e <= z)
-        });
-        SegmentMoments {
-            origin,
+        let n_segments = edges.len() + 1;
+        let segment_of = |z: f64| Some(edges.partition_point(|&e| e <= z));
+        let work_origin = pow2_scale(origin, -exponent);
+        // Two instances, so that the ordinary path measures each score as it is.
+        let (segments, ranges) = if exponent == 0 {
+            moments_by_segment(values, n_segments, origin, |z| z, segment_of)
+        } else {
+            let measure = |z: f64| pow2_scale(z, -exponent);
+            moments_by_segment(values, n_segments, work_origin, measure, segment_of)
+        };
+        Ok(SegmentMoments {
+            origin: work_origin,
+            exponent,
             edges,
             segments,
-        }
+            ranges,
+        })
     }
 
     /// The moments of consecutive runs `sorted[bounds[j]..bounds[j + 1]]` of finite
-    /// ascending scores, for example the bins of a histogram of a sorted chunk.
+    /// ascending scores, for example the bins of a histogram of a sorted chunk,
+    /// taken on `z * 2^-exponent` about `origin * 2^-exponent`.
     ///
     /// Each run's moments are `Moments::of_sorted`, so a run of equal scores has
     /// zero variance exactly.
     ///
     /// # Errors
-    /// [`KernelError::InvalidPartial`] unless `bounds` ascends from 0 to `sorted.len()`.
+    /// [`KernelError::InvalidPartial`] unless `bounds` ascends from 0 to
+    /// `sorted.len()`, or for an exponent outside [`SCALE_EXPONENTS`].
     ///
     /// # Examples
     /// ```
     /// use ltrend::partial::SegmentMoments;
-    /// let state = SegmentMoments::of_sorted_runs(&[1.0, 2.0, 2.0, 7.0], &[0, 1, 3, 4], 0.0);
+    /// let state = SegmentMoments::of_sorted_runs(&[1.0, 2.0, 2.0, 7.0], &[0, 1, 3, 4], 0.0, 0);
     /// let counts: Vec<usize> = state.unwrap().segments.iter().map(|m| m.count).collect();
     /// assert_eq!(counts, vec![1, 2, 1]);
     /// ```
@@ -450,7 +672,9 @@ impl SegmentMoments {
         sorted: &[T],
         bounds: &[usize],
         origin: f64,
+        exponent: i32,
     ) -> Result<SegmentMoments, KernelError> {
+        check_exponent(exponent)?;
         let ascending = bounds.windows(2).all(|w| w[0] <= w[1]);
         if !ascending || bounds.first() != Some(&0) || bounds.last() != Some(&sorted.len()) {
             return Err(invalid(format!(
@@ -462,33 +686,51 @@ impl SegmentMoments {
             )));
         }
         debug_assert!(sorted.windows(2).all(|w| w[0].to_f64() <= w[1].to_f64()));
+        let ranges = bounds
+            .windows(2)
+            .map(|w| ScoreRange::of_finite(&sorted[w[0]..w[1]]))
+            .collect();
+        let work_origin = pow2_scale(origin, -exponent);
+        let segments = if exponent == 0 {
+            moments_of_runs(sorted, bounds, work_origin)
+        } else {
+            let work: Vec<f64> = sorted
+                .iter()
+                .map(|z| pow2_scale(z.to_f64(), -exponent))
+                .collect();
+            moments_of_runs(&work, bounds, work_origin)
+        };
         Ok(SegmentMoments {
-            origin,
+            origin: work_origin,
+            exponent,
             edges: Vec::new(),
-            segments: bounds
-                .windows(2)
-                .map(|w| Moments::of_sorted(&sorted[w[0]..w[1]], origin))
-                .collect(),
+            segments,
+            ranges,
         })
     }
 
     /// The moments of the union of two disjoint sets of scores, segment by segment.
     ///
     /// # Errors
-    /// [`KernelError::InvalidPartial`] unless both have the same origin, edges and
-    /// number of segments.
+    /// [`KernelError::InvalidPartial`] unless both have the same origin,
+    /// exponent, edges and number of segments (and of ranges).
     pub fn merge(&self, other: &SegmentMoments) -> Result<SegmentMoments, KernelError> {
         if self.origin.to_bits() != other.origin.to_bits()
+            || self.exponent != other.exponent
             || self.edges != other.edges
             || self.segments.len() != other.segments.len()
+            || self.ranges.len() != self.segments.len()
+            || other.ranges.len() != other.segments.len()
         {
             return Err(invalid(
-                "segment moments with different origins, edges or segment counts do not merge"
+                "segment moments with different origins, exponents, edges or segment counts \
+                 do not merge"
                     .into(),
             ));
         }
         Ok(SegmentMoments {
             origin: self.origin,
+            exponent: self.exponent,
             edges: self.edges.clone(),
             segments: self
                 .segments
@@ -496,34 +738,58 @@ impl SegmentMoments {
                 .zip(&other.segments)
                 .map(|(&a, &b)| a.merge(b))
                 .collect(),
+            ranges: self
+                .ranges
+                .iter()
+                .zip(&other.ranges)
+                .map(|(&a, &b)| a.merge(b))
+                .collect(),
         })
     }
 
-    /// One row per threshold (degree `1, 2, ...` in order): the split `z < tau` vs
-    /// `z >= tau` of a split state made with these thresholds, as [`crate::threshold::fit`] reports it.
-    ///
-    /// A NaN threshold puts no score below it (the in-memory `partition_point`
-    /// finds no `z < NaN`), so every score counts as anomalous and the row is no candidate.
-    ///
-    /// # Errors
-    /// [`KernelError::InvalidPartial`] when a threshold is not one of the edges.
-    pub fn rows(&self, thresholds: &[f64]) -> Result<Vec<DegreeRow>, KernelError> {
-        // prefix[j]: segments 0..j; suffix[j]: segments j.. .
-        let mut prefix = vec![Moments::EMPTY];
-        for &segment in &self.segments {
-            let last = *prefix.last().unwrap_or(&Moments::EMPTY);
-            prefix.push(last.merge(segment));
+    /// The median the moments' means are relative to, in the scores' units.
+    fn median(&self) -> f64 {
+        pow2_scale(self.origin, self.exponent)
+    }
+
+    /// The normal and anomalous sides of the split `z < tau` vs `z >= tau` at each
+    /// threshold (one of the edges, or NaN: every score anomalous).
+    fn sides(&self, thresholds: &[f64]) -> Result<Vec<(SplitSide, SplitSide)>, KernelError> {
+        if self.ranges.len() != self.segments.len() {
+            return Err(invalid(format!(
+                "{} segments need {} ranges, got {}",
+                self.segments.len(),
+                self.segments.len(),
+                self.ranges.len()
+            )));
         }
-        let mut suffix = vec![Moments::EMPTY];
-        for &segment in self.segments.iter().rev() {
-            let last = *suffix.last().unwrap_or(&Moments::EMPTY);
-            suffix.push(segment.merge(last));
+        let side = |(moments, range): (Moments, ScoreRange)| SplitSide {
+            moments,
+            first: range.min,
+            last: range.max,
+        };
+        let parts: Vec<(Moments, ScoreRange)> = self
+            .segments
+            .iter()
+            .copied()
+            .zip(self.ranges.iter().copied())
+            .collect();
+        let empty = (Moments::EMPTY, ScoreRange::EMPTY);
+        // prefix[j]: segments 0..j; suffix[j]: segments j.. .
+        let mut prefix = vec![empty];
+        for &(moments, range) in &parts {
+            let (m, r) = *prefix.last().unwrap_or(&empty);
+            prefix.push((m.merge(moments), r.merge(range)));
+        }
+        let mut suffix = vec![empty];
+        for &(moments, range) in parts.iter().rev() {
+            let (m, r) = *suffix.last().unwrap_or(&empty);
+            suffix.push((moments.merge(m), range.merge(r)));
         }
         suffix.reverse();
         thresholds
             .iter()
-            .enumerate()
-            .map(|(i, &tau)| {
+            .map(|&tau| {
                 let cut = if tau.is_nan() {
                     0
                 } else {
@@ -531,16 +797,242 @@ impl SegmentMoments {
                         invalid(format!("threshold {tau} is not one of the split's edges"))
                     })?
                 };
-                let (below, above) = (prefix[cut], suffix[cut]);
+                Ok((side(prefix[cut]), side(suffix[cut])))
+            })
+            .collect()
+    }
+
+    /// The sides of the splits at `thresholds` whose merged moments the
+    /// compactness rule does not trust (their sums of squares may have
+    /// underflowed, or they lie far from the median next to their spread; see
+    /// `crate::threshold`), as ranges of scores without repeats: the ranges a
+    /// [`RescanState`] must measure before [`SegmentMoments::rows`]. Empty for
+    /// ordinary scores.
+    ///
+    /// # Errors
+    /// [`KernelError::InvalidPartial`] when a threshold is not one of the edges.
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::partial::SegmentMoments;
+    /// // N = {0, 1e-200}: its squares underflow, so its merged m2 is not trusted.
+    /// let z = [0.0, 1e-200, 2.0, 3.0];
+    /// let state = SegmentMoments::of_split(&z, &[1.0], 0.0, 0).unwrap();
+    /// let ranges = state.untrusted_ranges(&[1.0]).unwrap();
+    /// assert_eq!(ranges.len(), 1);
+    /// assert_eq!((ranges[0].min, ranges[0].max), (0.0, 1e-200));
+    /// ```
+    pub fn untrusted_ranges(&self, thresholds: &[f64]) -> Result<Vec<ScoreRange>, KernelError> {
+        let median = self.median();
+        let mut ranges: Vec<ScoreRange> = Vec::new();
+        for (normal, anomalies) in self.sides(thresholds)? {
+            if compactness_without_variance(&normal, &anomalies).is_some() {
+                continue;
+            }
+            for side in [normal, anomalies] {
+                let range = ScoreRange {
+                    min: side.first,
+                    max: side.last,
+                };
+                if !side.is_trusted(median) && !ranges.contains(&range) {
+                    ranges.push(range);
+                }
+            }
+        }
+        Ok(ranges)
+    }
+
+    /// One row per threshold (degree `1, 2, ...` in order): the split `z < tau` vs
+    /// `z >= tau` of a split state made with these thresholds, as
+    /// [`crate::threshold::fit`] reports it.
+    ///
+    /// The rule of `crate::threshold`: empty side NaN, constant `N` `+inf`,
+    /// constant `A` 0 (read from the ranges), else the ratio of variances, from
+    /// the merged moments where they are trusted and from `rescan` for the sides
+    /// [`SegmentMoments::untrusted_ranges`] lists. A NaN threshold puts no score
+    /// below it (the in-memory `partition_point` finds no `z < NaN`), so every
+    /// score counts as anomalous and the row is no candidate.
+    ///
+    /// # Errors
+    /// [`KernelError::InvalidPartial`] when a threshold is not one of the edges,
+    /// or `rescan` lacks an untrusted side or counted it differently.
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::partial::{RescanState, SegmentMoments};
+    /// // Comp = (var(A)/|A|) / (var(N)/|N|) = (0.25/2) / (0.25e-400/2) = 1e400: +inf.
+    /// let z = [0.0, 1e-200, 2.0, 3.0];
+    /// let state = SegmentMoments::of_split(&z, &[1.0], 0.0, 0).unwrap();
+    /// let ranges = state.untrusted_ranges(&[1.0]).unwrap();
+    /// let rescan = RescanState::of_chunk(&z, &ranges).unwrap();
+    /// let rows = state.rows(&[1.0], &rescan).unwrap();
+    /// assert_eq!((rows[0].compactness, rows[0].n_anomalies), (f64::INFINITY, 2));
+    /// assert!(state.rows(&[1.0], &RescanState::EMPTY).is_err());
+    /// ```
+    pub fn rows(
+        &self,
+        thresholds: &[f64],
+        rescan: &RescanState,
+    ) -> Result<Vec<DegreeRow>, KernelError> {
+        let median = self.median();
+        let remeasure = |_: SideKind, side: &SplitSide| {
+            let range = ScoreRange {
+                min: side.first,
+                max: side.last,
+            };
+            rescan.scaled_m2(range, side.moments.count)
+        };
+        self.sides(thresholds)?
+            .into_iter()
+            .zip(thresholds)
+            .enumerate()
+            .map(|(i, ((normal, anomalies), &tau))| {
+                let compactness =
+                    compactness_of_sides(normal, anomalies, median, self.exponent, remeasure)?;
                 Ok(DegreeRow {
                     degree: i + 1,
                     threshold: tau,
-                    compactness: compactness(below, above),
-                    n_anomalies: above.count,
+                    compactness,
+                    n_anomalies: anomalies.moments.count,
                 })
             })
             .collect()
     }
+}
+
+/// Sums of squares of the scores in a few ranges, each in units of its own
+/// spread: the untrusted sides of a split ([`SegmentMoments::untrusted_ranges`])
+/// measured again, chunk by chunk.
+///
+/// ```text
+/// range [first, last]:  x = (z - first) * 2^-k   for first <= z <= last   (SpreadUnit)
+/// moments[i] = (count, mean, M2) of those x      ->   m2 * 4^k, as ScaledM2::of_sorted
+/// ```
+///
+/// A side of a split is exactly the finite scores in its range (`N = {z < tau}`
+/// holds every score from its smallest to its largest), so the chunks need no
+/// threshold. The scaled scores lie in `[0, 1)` and span at least half of it,
+/// so their moments merge across chunks with no loss the in-memory fit avoids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RescanState {
+    pub ranges: Vec<ScoreRange>,
+    /// The moments of the scaled scores of each range, means relative to 0.
+    pub moments: Vec<Moments>,
+}
+
+impl RescanState {
+    /// The state that measures nothing (no side needed measuring again).
+    pub const EMPTY: RescanState = RescanState {
+        ranges: Vec::new(),
+        moments: Vec::new(),
+    };
+
+    /// The moments of the finite `values` in each range, in its own units.
+    ///
+    /// # Errors
+    /// [`KernelError::InvalidPartial`] for a range that is not `min < max`,
+    /// both finite (a constant side needs no variance).
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::partial::{RescanState, ScoreRange};
+    /// let range = ScoreRange { min: 0.0, max: 1e-200 };
+    /// let low = RescanState::of_chunk(&[0.0, 7.0], &[range]).unwrap();
+    /// let high = RescanState::of_chunk(&[1e-200], &[range]).unwrap();
+    /// let m2 = low.merge(&high).unwrap().scaled_m2(range, 2).unwrap();
+    /// // sum((z - mean)^2) = 0.5e-400 = m2 * 4^exponent, with m2 in [1/8, 2].
+    /// assert!((0.125..=2.0).contains(&m2.m2));
+    /// ```
+    pub fn of_chunk<T: Score>(
+        values: &[T],
+        ranges: &[ScoreRange],
+    ) -> Result<RescanState, KernelError> {
+        let moments = ranges
+            .iter()
+            .map(|&range| {
+                let unit = spread_unit(range)?;
+                let inside = |z: f64| range.contains(z).then_some(0);
+                let (moments, _) = moments_by_segment(values, 1, 0.0, |z| unit.apply(z), inside);
+                Ok(moments[0])
+            })
+            .collect::<Result<Vec<Moments>, KernelError>>()?;
+        Ok(RescanState {
+            ranges: ranges.to_vec(),
+            moments,
+        })
+    }
+
+    /// The moments of two disjoint sets of scores, range by range.
+    ///
+    /// # Errors
+    /// [`KernelError::InvalidPartial`] unless both measured the same ranges.
+    pub fn merge(&self, other: &RescanState) -> Result<RescanState, KernelError> {
+        if self.ranges != other.ranges
+            || self.moments.len() != self.ranges.len()
+            || other.moments.len() != other.ranges.len()
+        {
+            return Err(invalid(
+                "rescan states of different ranges do not merge".into(),
+            ));
+        }
+        Ok(RescanState {
+            ranges: self.ranges.clone(),
+            moments: self
+                .moments
+                .iter()
+                .zip(&other.moments)
+                .map(|(&a, &b)| a.merge(b))
+                .collect(),
+        })
+    }
+
+    /// The sum of squared deviations of the `count` scores of `range`, as
+    /// `m2 * 4^exponent`.
+    ///
+    /// # Errors
+    /// [`KernelError::InvalidPartial`] when the range was not measured, or holds
+    /// another number of scores than `count` (the input changed between reads).
+    pub fn scaled_m2(&self, range: ScoreRange, count: usize) -> Result<ScaledM2, KernelError> {
+        let found = self
+            .ranges
+            .iter()
+            .position(|&r| r == range)
+            .and_then(|i| self.moments.get(i));
+        let Some(moments) = found else {
+            return Err(invalid(format!(
+                "the side [{}, {}] was not measured again; rescan it first",
+                range.min, range.max
+            )));
+        };
+        if moments.count != count {
+            return Err(invalid(format!(
+                "the rescan counted {} scores in [{}, {}] where the split counted {count}",
+                moments.count, range.min, range.max
+            )));
+        }
+        Ok(ScaledM2 {
+            m2: moments.m2,
+            exponent: spread_unit(range)?.exponent(),
+        })
+    }
+}
+
+/// `Moments::of_sorted` of each run `sorted[bounds[j]..bounds[j + 1]]`.
+fn moments_of_runs<T: Score>(sorted: &[T], bounds: &[usize], origin: f64) -> Vec<Moments> {
+    bounds
+        .windows(2)
+        .map(|w| Moments::of_sorted(&sorted[w[0]..w[1]], origin))
+        .collect()
+}
+
+/// The units of a range to measure again, or why it has none.
+fn spread_unit(range: ScoreRange) -> Result<SpreadUnit, KernelError> {
+    SpreadUnit::of_range(range.min, range.max).ok_or_else(|| {
+        invalid(format!(
+            "the range [{}, {}] has no spread to measure",
+            range.min, range.max
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -670,10 +1162,12 @@ mod tests {
         let z = scores(1e9);
         let s = sorted(&z);
         let origin = s[s.len() / 2];
-        let one = SegmentMoments::of_split(&s, &[], origin);
+        let one = SegmentMoments::of_split(&s, &[], origin, 0).unwrap();
         // One ascending segment: the very arithmetic of Moments::of_sorted.
         assert_eq!(one.segments, vec![Moments::of_sorted(&s, origin)]);
-        let scrambled = SegmentMoments::of_split(&z, &[], origin).segments[0];
+        let scrambled = SegmentMoments::of_split(&z, &[], origin, 0)
+            .unwrap()
+            .segments[0];
         let whole = Moments::of_sorted(&s, origin);
         assert_eq!(scrambled.count, whole.count);
         assert!(close(scrambled.m2, whole.m2, 1e-12));
@@ -689,13 +1183,16 @@ mod tests {
             let origin = expected.fits.center;
             let mut merged: Option<SegmentMoments> = None;
             for (a, b) in pieces(z.len()) {
-                let part = SegmentMoments::of_split(&z[a..b], &thresholds, origin);
+                let part = SegmentMoments::of_split(&z[a..b], &thresholds, origin, 0).unwrap();
                 merged = Some(match merged {
                     None => part,
                     Some(m) => m.merge(&part).unwrap(),
                 });
             }
-            let rows = merged.unwrap().rows(&thresholds).unwrap();
+            let rows = merged
+                .unwrap()
+                .rows(&thresholds, &RescanState::EMPTY)
+                .unwrap();
             for (row, want) in rows.iter().zip(&expected.rows) {
                 assert_eq!(row.degree, want.degree);
                 assert_eq!(row.n_anomalies, want.n_anomalies);
@@ -717,39 +1214,38 @@ mod tests {
     fn split_edge_cases_follow_the_contract() {
         // All equal: every threshold leaves one side empty; var(N) = 0 gives +inf.
         let flat = [2.0; 6];
-        let state = SegmentMoments::of_split(&flat, &[2.0, 3.0, f64::NAN], 0.0);
-        let rows = state.rows(&[2.0, 3.0, f64::NAN]).unwrap();
+        let state = SegmentMoments::of_split(&flat, &[2.0, 3.0, f64::NAN], 0.0, 0).unwrap();
+        let rows = state
+            .rows(&[2.0, 3.0, f64::NAN], &RescanState::EMPTY)
+            .unwrap();
         assert!(rows.iter().all(|r| r.compactness.is_nan()));
         assert_eq!(
             rows.iter().map(|r| r.n_anomalies).collect::<Vec<_>>(),
             vec![6, 0, 6]
         );
         let mixed = [1.0, 1.0, 1.0, 7.0, f64::NAN];
-        let rows = SegmentMoments::of_split(&mixed, &[5.0], 0.0)
-            .rows(&[5.0])
-            .unwrap();
+        let split = SegmentMoments::of_split(&mixed, &[5.0], 0.0, 0).unwrap();
+        let rows = split.rows(&[5.0], &RescanState::EMPTY).unwrap();
         assert_eq!(rows[0].compactness, f64::INFINITY);
         assert_eq!(rows[0].n_anomalies, 1);
-        assert!(SegmentMoments::of_split(&mixed, &[5.0], 0.0)
-            .rows(&[6.0])
-            .is_err());
+        assert!(split.rows(&[6.0], &RescanState::EMPTY).is_err());
     }
 
     #[test]
     fn sorted_runs_merge_and_check_bounds() {
         let s = [1.0, 2.0, 3.0, 10.0];
-        let state = SegmentMoments::of_sorted_runs(&s, &[0, 2, 2, 4], 0.0).unwrap();
+        let state = SegmentMoments::of_sorted_runs(&s, &[0, 2, 2, 4], 0.0, 0).unwrap();
         assert_eq!(state.segments[0], Moments::of_sorted(&[1.0, 2.0], 0.0));
         assert_eq!(state.segments[1], Moments::EMPTY);
         assert_eq!(state.segments[2], Moments::of_sorted(&[3.0, 10.0], 0.0));
-        assert!(SegmentMoments::of_sorted_runs(&s, &[0, 3, 2, 4], 0.0).is_err());
-        assert!(SegmentMoments::of_sorted_runs(&s, &[1, 4], 0.0).is_err());
-        assert!(SegmentMoments::of_sorted_runs(&s, &[0, 3], 0.0).is_err());
-        assert!(SegmentMoments::of_sorted_runs(&s, &[], 0.0).is_err());
-        let other = SegmentMoments::of_sorted_runs(&s, &[0, 1, 1, 4], 1.0).unwrap();
+        assert!(SegmentMoments::of_sorted_runs(&s, &[0, 3, 2, 4], 0.0, 0).is_err());
+        assert!(SegmentMoments::of_sorted_runs(&s, &[1, 4], 0.0, 0).is_err());
+        assert!(SegmentMoments::of_sorted_runs(&s, &[0, 3], 0.0, 0).is_err());
+        assert!(SegmentMoments::of_sorted_runs(&s, &[], 0.0, 0).is_err());
+        let other = SegmentMoments::of_sorted_runs(&s, &[0, 1, 1, 4], 1.0, 0).unwrap();
         assert!(state.merge(&other).is_err(), "origins differ");
         let merged = state
-            .merge(&SegmentMoments::of_sorted_runs(&[0.0, 5.0], &[0, 1, 1, 2], 0.0).unwrap())
+            .merge(&SegmentMoments::of_sorted_runs(&[0.0, 5.0], &[0, 1, 1, 2], 0.0, 0).unwrap())
             .unwrap();
         assert_eq!(
             merged.segments[0],
@@ -770,7 +1266,7 @@ mod tests {
             s.extend((0..1000).map(|j| base + step * f64::from(j)));
         }
         let center = s[1500];
-        let bins = SegmentMoments::of_sorted_runs(&s, &[0, 1000, 2000, 3000], center).unwrap();
+        let bins = SegmentMoments::of_sorted_runs(&s, &[0, 1000, 2000, 3000], center, 0).unwrap();
         let approx = ProjectionState::of_bins(&bins, 5)
             .unwrap()
             .fit(center)
@@ -778,6 +1274,240 @@ mod tests {
         let whole = GramFit::new(&s, 5).unwrap();
         for (a, b) in approx.fitted_maxima().iter().zip(whole.fitted_maxima()) {
             assert!(close(*a, b, 1e-10), "{a} vs {b}");
+        }
+    }
+
+    /// Cuts of a short curve into pieces: every split into two, and one-score pieces.
+    fn splits_of(len: usize) -> Vec<Vec<(usize, usize)>> {
+        let mut all: Vec<Vec<(usize, usize)>> =
+            (0..=len).map(|cut| vec![(0, cut), (cut, len)]).collect();
+        all.push((0..len).map(|i| (i, i + 1)).collect());
+        all
+    }
+
+    /// The distributed path on `z` cut into `pieces`, at the in-memory fit's
+    /// thresholds: scan, moments between the thresholds, the rescan of the
+    /// untrusted sides, and the rows.
+    fn distributed_rows(
+        z: &[f64],
+        pieces: &[(usize, usize)],
+        thresholds: &[f64],
+    ) -> Vec<DegreeRow> {
+        let scan = pieces.iter().fold(ScanState::EMPTY, |all, &(a, b)| {
+            all.merge(ScanState::of_chunk(&z[a..b], a))
+        });
+        let exponent = scan.scale_exponent().unwrap_or(0);
+        let s = sorted(z);
+        let median = s[s.len() / 2];
+        let split = pieces
+            .iter()
+            .map(|&(a, b)| SegmentMoments::of_split(&z[a..b], thresholds, median, exponent))
+            .reduce(|all, part| all?.merge(&part?))
+            .unwrap()
+            .unwrap();
+        let ranges = split.untrusted_ranges(thresholds).unwrap();
+        let rescan = pieces
+            .iter()
+            .map(|&(a, b)| RescanState::of_chunk(&z[a..b], &ranges))
+            .reduce(|all, part| all?.merge(&part?))
+            .unwrap()
+            .unwrap();
+        split.rows(thresholds, &rescan).unwrap()
+    }
+
+    fn assert_rows_agree(z: &[f64], pieces: &[(usize, usize)]) {
+        let expected = fit(z, 5, NanPolicy::Raise).unwrap();
+        let thresholds: Vec<f64> = expected.rows.iter().map(|r| r.threshold).collect();
+        let rows = distributed_rows(z, pieces, &thresholds);
+        for (row, want) in rows.iter().zip(&expected.rows) {
+            assert_eq!(row.n_anomalies, want.n_anomalies, "{z:?} in {pieces:?}");
+            let (a, b) = (row.compactness, want.compactness);
+            assert!(
+                a == b || a.is_nan() && b.is_nan() || close(a, b, 1e-12),
+                "{z:?} in {pieces:?}: {row:?} vs {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn scan_range_gives_the_in_memory_rescaling() {
+        let cases: [&[f64]; 6] = [
+            &[1.0, -3.0, 2.0],
+            &[0.0, 1.3e-305, 1.0],
+            &[5e-324, 1e-323, 0.0, 2e-323],
+            &[1e308, 1.7e308, -1.79e308],
+            &[f64::NAN, 0.0, 0.0, f64::INFINITY],
+            &[-7.34e211, -1.18e-119, 3.7e95],
+        ];
+        for z in cases {
+            let in_memory = crate::sort::sorted_finite(z, NanPolicy::Omit)
+                .unwrap()
+                .values;
+            let want = crate::threshold::extreme_scale_exponent(&in_memory);
+            for pieces in splits_of(z.len()) {
+                let scan = pieces.iter().fold(ScanState::EMPTY, |all, &(a, b)| {
+                    all.merge(ScanState::of_chunk(&z[a..b], a))
+                });
+                assert_eq!(scan.scale_exponent(), want, "{z:?}");
+                assert_eq!(scan.range.min, in_memory[0]);
+                assert_eq!(scan.range.max, in_memory[in_memory.len() - 1]);
+            }
+        }
+        assert_eq!(ScanState::of_chunk(&[f64::NAN], 0).range, ScoreRange::EMPTY);
+        assert_eq!(ScanState::EMPTY.scale_exponent(), None);
+    }
+
+    #[test]
+    fn extreme_splits_over_any_chunking_equal_the_in_memory_rows() {
+        let mut far = vec![-0.741833542113286, -1.1289683815631038];
+        far.extend([
+            -55405946355393.125,
+            -55405946355392.48,
+            -55405946355392.266,
+            -55405946355392.24,
+            -55405946355392.3,
+            -55405946355392.305,
+            -55405946355392.65,
+            -55405946355392.73,
+        ]);
+        let cases: Vec<Vec<f64>> = vec![
+            // N = {0, 1.3e-305}: squares underflow; |A| = 1, so Comp = 0.
+            vec![0.0, 1.3e-305, 1.0],
+            // N spreads 2^-500 (m2 below SAFE_M2), A spreads 1.
+            vec![0.0, 2f64.powi(-500), 3.0, 4.0, 3.5],
+            // Constant sides, read from the ranges.
+            vec![1.0, 1.0, 1.0, 7.0, 7.0, 1.0],
+            vec![0.0, 1.0, 2.0, 9.0, 9.0],
+            // Subnormal curve (rescaled by 2^1073).
+            vec![5e-324, 1e-323, 0.0, 2e-323, 5e-324, 1e-320],
+            // Near the largest float (rescaled, spreads that overflow).
+            vec![1e308, 1.7e308, 1e308, 1.1e308, 1.79e308],
+            vec![1.797e308, -1.797e308, 0.0, 1e307, -1e307],
+            // A tight side far from the median.
+            far,
+            // A rescaled outlier that underflows the normal side's squares.
+            vec![-1.19e-7, -3.72e16, 1.4826, 6.44e234],
+        ];
+        for z in &cases {
+            for pieces in splits_of(z.len()) {
+                assert_rows_agree(z, &pieces);
+            }
+        }
+    }
+
+    #[test]
+    fn ordinary_splits_need_no_rescan() {
+        for offset in [0.0, 1e6, 1e9] {
+            let z = scores(offset);
+            let expected = fit(&z, 5, NanPolicy::Raise).unwrap();
+            let thresholds: Vec<f64> = expected.rows.iter().map(|r| r.threshold).collect();
+            let split = SegmentMoments::of_split(&z, &thresholds, expected.fits.center, 0).unwrap();
+            assert!(split.untrusted_ranges(&thresholds).unwrap().is_empty());
+        }
+    }
+
+    #[test]
+    fn rescan_over_any_split_equals_the_side_measured_whole() {
+        // The unsorted side {0, 2^-600 * k}, inside scores it must leave out.
+        let z: Vec<f64> = [9.0, 3.0, 0.0, 5.0, -1.0, 7.0, 1.0, 2.0]
+            .iter()
+            .map(|&k| if k > 8.0 { 1.0 } else { k * 2f64.powi(-600) })
+            .collect();
+        let range = ScoreRange {
+            min: 0.0,
+            max: 7.0 * 2f64.powi(-600),
+        };
+        let side: Vec<f64> = sorted(&z)
+            .into_iter()
+            .filter(|&v| range.contains(v))
+            .collect();
+        let whole = ScaledM2::of_sorted(&side);
+        for pieces in splits_of(z.len()) {
+            let merged = pieces
+                .iter()
+                .map(|&(a, b)| RescanState::of_chunk(&z[a..b], &[range]).unwrap())
+                .reduce(|all, part| all.merge(&part).unwrap())
+                .unwrap();
+            let got = merged.scaled_m2(range, side.len()).unwrap();
+            assert_eq!(got.exponent, whole.exponent);
+            assert!(close(got.m2, whole.m2, 1e-15), "{got:?} vs {whole:?}");
+        }
+        // Across the whole float range: the spread overflows and is halved.
+        let widest = ScoreRange {
+            min: -f64::MAX,
+            max: f64::MAX,
+        };
+        let z = [f64::MAX, 0.0, -f64::MAX];
+        let got = RescanState::of_chunk(&z, &[widest])
+            .unwrap()
+            .scaled_m2(widest, 3)
+            .unwrap();
+        let want = ScaledM2::of_sorted(&sorted(&z));
+        assert_eq!(got.exponent, want.exponent);
+        assert!(close(got.m2, want.m2, 1e-15), "{got:?} vs {want:?}");
+    }
+
+    #[test]
+    fn rescan_and_scaled_states_refuse_what_does_not_fit() {
+        let range = ScoreRange { min: 0.0, max: 1.0 };
+        let state = RescanState::of_chunk(&[0.0, 0.5, 1.0, 2.0], &[range]).unwrap();
+        assert!(state.scaled_m2(range, 3).is_ok());
+        // Another count (the input changed between reads), or a range not measured.
+        assert!(state.scaled_m2(range, 4).is_err());
+        let other = ScoreRange { min: 0.0, max: 2.0 };
+        assert!(state.scaled_m2(other, 4).is_err());
+        assert!(state.merge(&RescanState::EMPTY).is_err());
+        // A constant, reversed or non-finite range has no spread to measure.
+        for bad in [
+            (1.0, 1.0),
+            (2.0, 1.0),
+            (0.0, f64::INFINITY),
+            (f64::NAN, 1.0),
+        ] {
+            let range = ScoreRange {
+                min: bad.0,
+                max: bad.1,
+            };
+            assert!(RescanState::of_chunk(&[1.0], &[range]).is_err(), "{bad:?}");
+        }
+        // Exponents no scan gives.
+        for exponent in [i32::MIN, -1074, 1026, i32::MAX] {
+            assert!(SegmentMoments::of_split(&[1.0], &[], 0.0, exponent).is_err());
+            assert!(SegmentMoments::of_sorted_runs(&[1.0], &[0, 1], 0.0, exponent).is_err());
+            assert!(
+                ProjectionState::of_sorted_scaled(&[1.0, 2.0, 3.0], 0, 3, 0.0, 1, exponent)
+                    .is_err()
+            );
+        }
+        let a = SegmentMoments::of_split(&[1.0], &[], 0.0, 0).unwrap();
+        let b = SegmentMoments::of_split(&[1.0], &[], 0.0, 600).unwrap();
+        assert!(a.merge(&b).is_err(), "exponents differ");
+    }
+
+    #[test]
+    fn rescaled_projections_give_the_in_memory_candidates() {
+        let base = sorted(&scores(0.0));
+        for exponent in [-1000, -600, 600, 1000] {
+            let s: Vec<f64> = base.iter().map(|&v| pow2_scale(v, exponent)).collect();
+            let n = s.len();
+            let scan = ScanState::of_chunk(&s, 0);
+            let e = scan.scale_exponent().unwrap();
+            let mut merged =
+                ProjectionState::of_sorted_scaled(&s[..0], 0, n, s[n / 3], 5, e).unwrap();
+            for (a, b) in pieces(n) {
+                let part =
+                    ProjectionState::of_sorted_scaled(&s[a..b], a, n, s[n / 3], 5, e).unwrap();
+                merged = merged.merge(&part).unwrap();
+            }
+            let (fits, thresholds) = merged.fit_scaled(s[n / 2], e).unwrap();
+            let expected = fit(&s, 5, NanPolicy::Raise).unwrap();
+            assert!(close(fits.center, expected.fits.center, 1e-15));
+            for (tau, row) in thresholds.iter().zip(&expected.rows) {
+                assert!(
+                    close(*tau, row.threshold, 1e-12),
+                    "2^{exponent}: {tau} vs {row:?}"
+                );
+            }
         }
     }
 }

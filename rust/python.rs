@@ -13,7 +13,7 @@ use crate::error::KernelError;
 // dispatches on `method::Method`, imported here as `FitMethod`.
 use crate::method::{self, Method as FitMethod, MethodFit, SplitFit};
 use crate::monitor::{Method, Monitor, MonitorConfig};
-use crate::partial::{ProjectionState, ScanState, SegmentMoments};
+use crate::partial::{ProjectionState, RescanState, ScanState, ScoreRange, SegmentMoments};
 use crate::sort::{count_non_finite, finite_bounds, sorted_finite, NanPolicy, Score};
 use crate::threshold::{self, CurveFit, LTrendFit};
 use crate::variance::Moments;
@@ -554,13 +554,14 @@ impl PyMonitor {
 // between processes; merging and finishing run in Rust.
 
 fn moments_from_fields(
+    state: &str,
     counts: Vec<usize>,
     means: Vec<f64>,
     m2s: Vec<f64>,
 ) -> PyResult<Vec<Moments>> {
     if counts.len() != means.len() || counts.len() != m2s.len() {
         return Err(PyValueError::new_err(format!(
-            "SegmentMoments: counts, means and m2s must have one length, got {}, {} and {}",
+            "{state}: counts, means and m2s must have one length, got {}, {} and {}",
             counts.len(),
             means.len(),
             m2s.len()
@@ -573,7 +574,31 @@ fn moments_from_fields(
         .collect())
 }
 
-/// Counts of a chunk of scores and the global index of its first non-finite score.
+fn ranges_from_fields(state: &str, mins: Vec<f64>, maxs: Vec<f64>) -> PyResult<Vec<ScoreRange>> {
+    if mins.len() != maxs.len() {
+        return Err(PyValueError::new_err(format!(
+            "{state}: mins and maxs must have one length, got {} and {}",
+            mins.len(),
+            maxs.len()
+        )));
+    }
+    Ok(mins
+        .into_iter()
+        .zip(maxs)
+        .map(|(min, max)| ScoreRange { min, max })
+        .collect())
+}
+
+fn range_mins(ranges: &[ScoreRange]) -> Vec<f64> {
+    ranges.iter().map(|r| r.min).collect()
+}
+
+fn range_maxs(ranges: &[ScoreRange]) -> Vec<f64> {
+    ranges.iter().map(|r| r.max).collect()
+}
+
+/// Counts of a chunk of scores, the global index of its first non-finite score,
+/// and the range of its finite scores.
 #[pyclass(name = "ScanState", frozen, module = "ltrend._core")]
 struct PyScanState {
     inner: ScanState,
@@ -582,10 +607,24 @@ struct PyScanState {
 #[pymethods]
 impl PyScanState {
     #[new]
-    fn new(n_scores: usize, n_finite: usize, first_non_finite: Option<usize>) -> PyResult<Self> {
-        if n_finite > n_scores || first_non_finite.is_some() == (n_finite == n_scores) {
+    fn new(
+        n_scores: usize,
+        n_finite: usize,
+        first_non_finite: Option<usize>,
+        min: f64,
+        max: f64,
+    ) -> PyResult<Self> {
+        let counts_agree =
+            n_finite <= n_scores && first_non_finite.is_some() != (n_finite == n_scores);
+        let range_agrees = if n_finite == 0 {
+            min == f64::INFINITY && max == f64::NEG_INFINITY
+        } else {
+            min.is_finite() && max.is_finite() && min <= max
+        };
+        if !(counts_agree && range_agrees) {
             return Err(PyValueError::new_err(format!(
-                "ScanState: inconsistent fields ({n_scores}, {n_finite}, {first_non_finite:?})"
+                "ScanState: inconsistent fields ({n_scores}, {n_finite}, {first_non_finite:?}, \
+                 {min}, {max})"
             )));
         }
         Ok(PyScanState {
@@ -593,6 +632,7 @@ impl PyScanState {
                 n_scores,
                 n_finite,
                 first_non_finite,
+                range: ScoreRange { min, max },
             },
         })
     }
@@ -612,6 +652,24 @@ impl PyScanState {
         self.inner.first_non_finite
     }
 
+    /// The smallest finite score (+inf when there is none).
+    #[getter]
+    fn min(&self) -> f64 {
+        self.inner.range.min
+    }
+
+    /// The largest finite score (-inf when there is none).
+    #[getter]
+    fn max(&self) -> f64 {
+        self.inner.range.max
+    }
+
+    /// The in-memory fit's rescaling of these scores: `e` to fit `z * 2^-e`, or None.
+    #[getter]
+    fn scale_exponent(&self) -> Option<i32> {
+        self.inner.scale_exponent()
+    }
+
     fn merge(&self, other: PyRef<'_, Self>) -> Self {
         PyScanState {
             inner: self.inner.merge(other.inner),
@@ -623,11 +681,24 @@ impl PyScanState {
         Ok(self.inner.finish(parse_nan_policy(nan_policy)?)?)
     }
 
+    #[allow(
+        clippy::type_complexity,
+        reason = "__reduce__ returns the constructor's arguments as one tuple"
+    )]
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
-    ) -> (Bound<'py, PyType>, (usize, usize, Option<usize>)) {
+    ) -> (Bound<'py, PyType>, (usize, usize, Option<usize>, f64, f64)) {
         let s = slf.get().inner;
-        (slf.get_type(), (s.n_scores, s.n_finite, s.first_non_finite))
+        (
+            slf.get_type(),
+            (
+                s.n_scores,
+                s.n_finite,
+                s.first_non_finite,
+                s.range.min,
+                s.range.max,
+            ),
+        )
     }
 }
 
@@ -685,23 +756,43 @@ impl PyProjectionState {
     }
 }
 
-/// (count, mean, M2) of the scores in each segment.
+/// (count, mean, M2) and range of the scores in each segment.
 #[pyclass(name = "SegmentMoments", frozen, module = "ltrend._core")]
 struct PySegmentMoments {
     inner: SegmentMoments,
 }
 
+/// The fields of a `SegmentMoments`, in the constructor's order.
+type SegmentFields = (
+    f64,
+    i32,
+    Vec<f64>,
+    Vec<usize>,
+    Vec<f64>,
+    Vec<f64>,
+    Vec<f64>,
+    Vec<f64>,
+);
+
 #[pymethods]
 impl PySegmentMoments {
     #[new]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one argument per field, as __reduce__ gives them"
+    )]
     fn new(
         origin: f64,
+        exponent: i32,
         edges: Vec<f64>,
         counts: Vec<usize>,
         means: Vec<f64>,
         m2s: Vec<f64>,
+        mins: Vec<f64>,
+        maxs: Vec<f64>,
     ) -> PyResult<Self> {
-        let segments = moments_from_fields(counts, means, m2s)?;
+        let segments = moments_from_fields("SegmentMoments", counts, means, m2s)?;
+        let ranges = ranges_from_fields("SegmentMoments", mins, maxs)?;
         if !edges.is_empty() && edges.len() + 1 != segments.len() {
             return Err(PyValueError::new_err(format!(
                 "SegmentMoments: {} edges need {} segments, got {}",
@@ -710,11 +801,27 @@ impl PySegmentMoments {
                 segments.len()
             )));
         }
+        if ranges.len() != segments.len() {
+            return Err(PyValueError::new_err(format!(
+                "SegmentMoments: {} segments need {} ranges, got {}",
+                segments.len(),
+                segments.len(),
+                ranges.len()
+            )));
+        }
+        if !threshold::SCALE_EXPONENTS.contains(&exponent) {
+            return Err(PyValueError::new_err(format!(
+                "SegmentMoments: exponent must be in {:?}, got {exponent}",
+                threshold::SCALE_EXPONENTS
+            )));
+        }
         Ok(PySegmentMoments {
             inner: SegmentMoments {
                 origin,
+                exponent,
                 edges,
                 segments,
+                ranges,
             },
         })
     }
@@ -722,6 +829,11 @@ impl PySegmentMoments {
     #[getter]
     fn origin(&self) -> f64 {
         self.inner.origin
+    }
+
+    #[getter]
+    fn exponent(&self) -> i32 {
+        self.inner.exponent
     }
 
     #[getter]
@@ -747,32 +859,120 @@ impl PySegmentMoments {
         m2s.into_pyarray(py)
     }
 
+    #[getter]
+    fn mins<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        range_mins(&self.inner.ranges).into_pyarray(py)
+    }
+
+    #[getter]
+    fn maxs<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        range_maxs(&self.inner.ranges).into_pyarray(py)
+    }
+
     fn merge(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
         Ok(PySegmentMoments {
             inner: self.inner.merge(&other.inner)?,
         })
     }
 
-    #[allow(
-        clippy::type_complexity,
-        reason = "__reduce__ returns the constructor's arguments as one tuple"
-    )]
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-    ) -> (
-        Bound<'py, PyType>,
-        (f64, Vec<f64>, Vec<usize>, Vec<f64>, Vec<f64>),
-    ) {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, SegmentFields) {
         let s = &slf.get().inner;
         let segments = &s.segments;
         (
             slf.get_type(),
             (
                 s.origin,
+                s.exponent,
                 s.edges.clone(),
                 segments.iter().map(|m| m.count).collect(),
                 segments.iter().map(|m| m.mean).collect(),
                 segments.iter().map(|m| m.m2).collect(),
+                range_mins(&s.ranges),
+                range_maxs(&s.ranges),
+            ),
+        )
+    }
+}
+
+/// Sums of squares of the scores in a few ranges, each in its own units.
+#[pyclass(name = "RescanState", frozen, module = "ltrend._core")]
+struct PyRescanState {
+    inner: RescanState,
+}
+
+/// The fields of a `RescanState`, in the constructor's order.
+type RescanFields = (Vec<f64>, Vec<f64>, Vec<usize>, Vec<f64>, Vec<f64>);
+
+#[pymethods]
+impl PyRescanState {
+    #[new]
+    fn new(
+        mins: Vec<f64>,
+        maxs: Vec<f64>,
+        counts: Vec<usize>,
+        means: Vec<f64>,
+        m2s: Vec<f64>,
+    ) -> PyResult<Self> {
+        let ranges = ranges_from_fields("RescanState", mins, maxs)?;
+        let moments = moments_from_fields("RescanState", counts, means, m2s)?;
+        if ranges.len() != moments.len() {
+            return Err(PyValueError::new_err(format!(
+                "RescanState: {} ranges need {} moments, got {}",
+                ranges.len(),
+                ranges.len(),
+                moments.len()
+            )));
+        }
+        Ok(PyRescanState {
+            inner: RescanState { ranges, moments },
+        })
+    }
+
+    #[getter]
+    fn mins<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        range_mins(&self.inner.ranges).into_pyarray(py)
+    }
+
+    #[getter]
+    fn maxs<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        range_maxs(&self.inner.ranges).into_pyarray(py)
+    }
+
+    #[getter]
+    fn counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
+        let counts: Vec<u64> = self.inner.moments.iter().map(|m| m.count as u64).collect();
+        counts.into_pyarray(py)
+    }
+
+    #[getter]
+    fn means<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        let means: Vec<f64> = self.inner.moments.iter().map(|m| m.mean).collect();
+        means.into_pyarray(py)
+    }
+
+    #[getter]
+    fn m2s<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        let m2s: Vec<f64> = self.inner.moments.iter().map(|m| m.m2).collect();
+        m2s.into_pyarray(py)
+    }
+
+    fn merge(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
+        Ok(PyRescanState {
+            inner: self.inner.merge(&other.inner)?,
+        })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, RescanFields) {
+        let s = &slf.get().inner;
+        let moments = &s.moments;
+        (
+            slf.get_type(),
+            (
+                range_mins(&s.ranges),
+                range_maxs(&s.ranges),
+                moments.iter().map(|m| m.count).collect(),
+                moments.iter().map(|m| m.mean).collect(),
+                moments.iter().map(|m| m.m2).collect(),
             ),
         )
     }
@@ -795,18 +995,33 @@ fn scan_py(py: Python<'_>, values: ScoresArray<'_>, start: usize) -> PyResult<Py
     Ok(PyScanState { inner })
 }
 
-fn project_sorted_typed<T: Score>(
-    py: Python<'_>,
-    values: &[T],
+/// Where a bucket's ranks lie on the curve, and how its scores are projected.
+#[derive(Clone, Copy)]
+struct BucketPlace {
     offset: usize,
     n: usize,
     origin: f64,
     max_degree: usize,
+    exponent: i32,
+}
+
+fn project_sorted_typed<T: Score>(
+    py: Python<'_>,
+    values: &[T],
+    place: BucketPlace,
     probes: &[usize],
 ) -> PyResult<(ProjectionState, Vec<f64>)> {
     detached(py, || {
         let sorted = sorted_finite(values, NanPolicy::Omit)?.values;
-        let state = ProjectionState::of_sorted(&sorted, offset, n, origin, max_degree)?;
+        let BucketPlace {
+            offset,
+            n,
+            origin,
+            max_degree,
+            exponent,
+        } = place;
+        let state =
+            ProjectionState::of_sorted_scaled(&sorted, offset, n, origin, max_degree, exponent)?;
         let picked = probes
             .iter()
             .map(|&p| {
@@ -822,10 +1037,15 @@ fn project_sorted_typed<T: Score>(
     })
 }
 
-/// Sort one bucket's finite scores and project them, as global ranks
-/// `offset..offset + len` of `n`; also return the sorted values at `probes`.
+/// Sort one bucket's finite scores and project them (times `2^-exponent`), as
+/// global ranks `offset..offset + len` of `n`; also return the sorted values
+/// (as given) at `probes`.
 #[pyfunction(name = "project_sorted")]
-#[pyo3(signature = (values, *, offset, n, origin, max_degree, probes))]
+#[pyo3(signature = (values, *, offset, n, origin, max_degree, probes, exponent = 0))]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the keyword arguments of one Python call"
+)]
 fn project_sorted_py<'py>(
     py: Python<'py>,
     values: ScoresArray<'py>,
@@ -834,14 +1054,18 @@ fn project_sorted_py<'py>(
     origin: f64,
     max_degree: usize,
     probes: Vec<usize>,
+    exponent: i32,
 ) -> PyResult<(PyProjectionState, Bound<'py, PyArray1<f64>>)> {
+    let place = BucketPlace {
+        offset,
+        n,
+        origin,
+        max_degree,
+        exponent,
+    };
     let (inner, picked) = match &values {
-        ScoresArray::F64(z) => {
-            project_sorted_typed(py, z.as_slice()?, offset, n, origin, max_degree, &probes)?
-        }
-        ScoresArray::F32(z) => {
-            project_sorted_typed(py, z.as_slice()?, offset, n, origin, max_degree, &probes)?
-        }
+        ScoresArray::F64(z) => project_sorted_typed(py, z.as_slice()?, place, &probes)?,
+        ScoresArray::F32(z) => project_sorted_typed(py, z.as_slice()?, place, &probes)?,
     };
     Ok((PyProjectionState { inner }, picked.into_pyarray(py)))
 }
@@ -859,22 +1083,25 @@ fn project_bins_py(
     Ok(PyProjectionState { inner })
 }
 
-/// Candidate thresholds (degrees 1..) and power coefficients (row d-1: degree d,
-/// ascending, zero-padded) from projections of the whole curve, about `center`.
+/// Candidate thresholds (degrees 1..), power coefficients (row d-1: degree d,
+/// ascending, zero-padded) and the fits' center, all in the scores' units,
+/// from projections of the whole curve (taken on the scores times
+/// `2^-exponent`), about `center` (as given).
 #[pyfunction(name = "fit_projection")]
-#[pyo3(signature = (state, *, center))]
+#[pyo3(signature = (state, *, center, exponent = 0))]
 #[allow(
     clippy::type_complexity,
-    reason = "a pair of arrays, unpacked by ltrend.dask"
+    reason = "two arrays and a float, unpacked by ltrend.dask"
 )]
 fn fit_projection_py<'py>(
     py: Python<'py>,
     state: PyRef<'_, PyProjectionState>,
     center: f64,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+    exponent: i32,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>, f64)> {
     let state = &state.inner;
-    let (thresholds, coefficients) = detached(py, || {
-        let fits = state.fit(center)?;
+    let (thresholds, coefficients, center) = detached(py, || {
+        let (fits, thresholds) = state.fit_scaled(center, exponent)?;
         let top = fits.max_degree();
         let mut rows = vec![vec![0.0; top + 1]; top];
         for (degree, row) in (1..=top).zip(rows.iter_mut()) {
@@ -882,62 +1109,113 @@ fn fit_projection_py<'py>(
                 *slot = c;
             }
         }
-        Ok((fits.fitted_maxima(), rows))
+        Ok((thresholds, rows, fits.center))
     })?;
     let coefficients =
         PyArray2::from_vec2(py, &coefficients).map_err(|e| PyValueError::new_err(e.to_string()))?;
-    Ok((thresholds.into_pyarray(py), coefficients))
+    Ok((thresholds.into_pyarray(py), coefficients, center))
 }
 
-/// Moments of consecutive runs `sorted[bounds[j]:bounds[j + 1]]` of ascending scores.
+/// Moments of consecutive runs `sorted[bounds[j]:bounds[j + 1]]` of ascending
+/// scores (times `2^-exponent`).
 #[pyfunction(name = "run_moments")]
-#[pyo3(signature = (sorted, bounds, *, origin))]
+#[pyo3(signature = (sorted, bounds, *, origin, exponent = 0))]
 fn run_moments_py(
     py: Python<'_>,
     sorted: ScoresArray<'_>,
     bounds: PyReadonlyArray1<'_, u64>,
     origin: f64,
+    exponent: i32,
 ) -> PyResult<PySegmentMoments> {
     let bounds: Vec<usize> = bounds.as_slice()?.iter().map(|&b| b as usize).collect();
     let inner = match &sorted {
         ScoresArray::F64(z) => {
             let z = z.as_slice()?;
-            detached(py, || SegmentMoments::of_sorted_runs(z, &bounds, origin))?
+            detached(py, || {
+                SegmentMoments::of_sorted_runs(z, &bounds, origin, exponent)
+            })?
         }
         ScoresArray::F32(z) => {
             let z = z.as_slice()?;
-            detached(py, || SegmentMoments::of_sorted_runs(z, &bounds, origin))?
+            detached(py, || {
+                SegmentMoments::of_sorted_runs(z, &bounds, origin, exponent)
+            })?
         }
     };
     Ok(PySegmentMoments { inner })
 }
 
-/// Moments of the finite scores below, between and above the thresholds.
+/// Moments of the finite scores (times `2^-exponent`) below, between and above
+/// the thresholds.
 #[pyfunction(name = "split_moments")]
-#[pyo3(signature = (values, *, thresholds, origin))]
+#[pyo3(signature = (values, *, thresholds, origin, exponent = 0))]
 fn split_moments_py(
     py: Python<'_>,
     values: ScoresArray<'_>,
     thresholds: Vec<f64>,
     origin: f64,
+    exponent: i32,
 ) -> PyResult<PySegmentMoments> {
     let inner = match &values {
         ScoresArray::F64(z) => {
             let z = z.as_slice()?;
-            detached(py, || Ok(SegmentMoments::of_split(z, &thresholds, origin)))?
+            detached(py, || {
+                SegmentMoments::of_split(z, &thresholds, origin, exponent)
+            })?
         }
         ScoresArray::F32(z) => {
             let z = z.as_slice()?;
-            detached(py, || Ok(SegmentMoments::of_split(z, &thresholds, origin)))?
+            detached(py, || {
+                SegmentMoments::of_split(z, &thresholds, origin, exponent)
+            })?
         }
     };
     Ok(PySegmentMoments { inner })
 }
 
-/// Per degree: compactness and anomaly count of the split at each threshold, and
-/// the chosen degree (None when no degree is a candidate).
-#[pyfunction(name = "split_table")]
+/// The sides of the splits at `thresholds` whose merged moments are not
+/// trusted, as `(min, max)` ranges of scores to measure again with `rescan`.
+#[pyfunction(name = "untrusted_ranges")]
 #[pyo3(signature = (state, *, thresholds))]
+fn untrusted_ranges_py(
+    state: PyRef<'_, PySegmentMoments>,
+    thresholds: Vec<f64>,
+) -> PyResult<Vec<(f64, f64)>> {
+    let ranges = state.inner.untrusted_ranges(&thresholds)?;
+    Ok(ranges.iter().map(|r| (r.min, r.max)).collect())
+}
+
+/// The sums of squares of a chunk's finite scores in each `(min, max)` range,
+/// in units of the range's own spread.
+#[pyfunction(name = "rescan")]
+#[pyo3(signature = (values, *, ranges))]
+fn rescan_py(
+    py: Python<'_>,
+    values: ScoresArray<'_>,
+    ranges: Vec<(f64, f64)>,
+) -> PyResult<PyRescanState> {
+    let ranges: Vec<ScoreRange> = ranges
+        .into_iter()
+        .map(|(min, max)| ScoreRange { min, max })
+        .collect();
+    let inner = match &values {
+        ScoresArray::F64(z) => {
+            let z = z.as_slice()?;
+            detached(py, || RescanState::of_chunk(z, &ranges))?
+        }
+        ScoresArray::F32(z) => {
+            let z = z.as_slice()?;
+            detached(py, || RescanState::of_chunk(z, &ranges))?
+        }
+    };
+    Ok(PyRescanState { inner })
+}
+
+/// Per degree: compactness and anomaly count of the split at each threshold, and
+/// the chosen degree (None when no degree is a candidate). `rescan` holds the
+/// sides that `untrusted_ranges` listed (None when it listed none).
+#[pyfunction(name = "split_table")]
+#[pyo3(signature = (state, *, thresholds, rescan = None))]
 #[allow(
     clippy::type_complexity,
     reason = "two arrays and the degree, unpacked by ltrend.dask"
@@ -946,12 +1224,16 @@ fn split_table_py<'py>(
     py: Python<'py>,
     state: PyRef<'_, PySegmentMoments>,
     thresholds: Vec<f64>,
+    rescan: Option<PyRef<'_, PyRescanState>>,
 ) -> PyResult<(
     Bound<'py, PyArray1<f64>>,
     Bound<'py, PyArray1<u64>>,
     Option<usize>,
 )> {
-    let rows = state.inner.rows(&thresholds)?;
+    let rows = match &rescan {
+        Some(rescan) => state.inner.rows(&thresholds, &rescan.inner)?,
+        None => state.inner.rows(&thresholds, &RescanState::EMPTY)?,
+    };
     let chosen = threshold::choose_degree(&rows).map(|r| r.degree);
     let compactness: Vec<f64> = rows.iter().map(|r| r.compactness).collect();
     let counts: Vec<u64> = rows.iter().map(|r| r.n_anomalies as u64).collect();
@@ -967,12 +1249,15 @@ fn add_partial(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyScanState>()?;
     m.add_class::<PyProjectionState>()?;
     m.add_class::<PySegmentMoments>()?;
+    m.add_class::<PyRescanState>()?;
     m.add_function(wrap_pyfunction!(scan_py, m)?)?;
     m.add_function(wrap_pyfunction!(project_sorted_py, m)?)?;
     m.add_function(wrap_pyfunction!(project_bins_py, m)?)?;
     m.add_function(wrap_pyfunction!(fit_projection_py, m)?)?;
     m.add_function(wrap_pyfunction!(run_moments_py, m)?)?;
     m.add_function(wrap_pyfunction!(split_moments_py, m)?)?;
+    m.add_function(wrap_pyfunction!(untrusted_ranges_py, m)?)?;
+    m.add_function(wrap_pyfunction!(rescan_py, m)?)?;
     m.add_function(wrap_pyfunction!(split_table_py, m)?)?;
     Ok(())
 }

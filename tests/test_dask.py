@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from distributed import Client, LocalCluster
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import ltrend
@@ -341,35 +341,89 @@ def test_approximate_is_exact_when_every_bin_holds_one_score(client: Client) -> 
     assert_same(result, ltrend.fit(z), z)
 
 
+#: Inputs that broke the distributed path before it kept the in-memory rules
+#: for extreme magnitudes (each gave another compactness or count than
+#: ``ltrend.fit``); docs/reliability.md tells what each one exercises.
+EXTREMES: dict[str, list[float]] = {
+    # N = {0, 1.3e-305}: its squares underflow, so merged moments said var(N) = 0
+    # (+inf), where |A| = 1 gives 0.
+    "underflowing_normal_side": [0.0, 1.3e-305, 1.0],
+    # Rescaled by 2^-1024; A's spread overflows once mapped back.
+    "near_the_largest_float": [1e308, 1.7e308, 1e308, 1.1e308, 1.79e308],
+    "across_the_whole_range": [1.797e308, -1.797e308, 0.0, 1e307, -1e307],
+    # Rescaled by 2^1062: every square underflows unscaled.
+    "subnormal": [5e-324, 1e-323, 0.0, 2e-323, 5e-324, 1e-320],
+    # A = the two scores near 0, far from the median next to their spread.
+    "tight_cluster_far_from_the_bulk": [
+        -0.741833542113286,
+        -1.1289683815631038,
+        -55405946355393.125,
+        -55405946355392.48,
+        -55405946355392.266,
+        -55405946355392.24,
+        -55405946355392.3,
+        -55405946355392.305,
+        -55405946355392.65,
+        -55405946355392.73,
+    ],
+    # Rescaled by 2^-780 for the outlier, the normal side's squares underflow.
+    "rescaled_outlier": [-1.19e-7, -3.72e16, 1.4826, 6.44e234],
+}
+
+
+@pytest.mark.parametrize("mode", ltrend.dask.MODES)
+@pytest.mark.parametrize("name", sorted(EXTREMES))
+def test_extreme_magnitudes_equal_the_in_memory_fit(
+    client: Client, name: str, mode: ltrend.dask.Mode
+) -> None:
+    # Chunks of 3, bucket_size 2: many buckets and a state per chunk for every
+    # pass, each crossing a process; the histogram of a few scores is exact.
+    z = np.array(EXTREMES[name])
+    result = ltrend.dask.fit(da.from_array(z, chunks=3), mode=mode, bucket_size=2)
+    assert_same(result, ltrend.fit(z), z)
+
+
+def _extreme_example(name: str, mode: ltrend.dask.Mode) -> dict[str, object]:
+    values = EXTREMES[name]
+    return {"values": values, "cuts": [1, 2], "bucket_size": 1, "mode": mode}
+
+
 @settings(max_examples=min(settings().max_examples, 60))
 @given(
     values=st.lists(
         st.one_of(
+            # Small integers give ties, in a run or across chunks.
             st.integers(0, 6).map(float),
-            # TODO(#8): hundredths, not any float: the distributed path still
-            # takes every side's variance from merged moments, while the
-            # in-memory fit measures a side again when its squares may have
-            # underflowed or it lies far from the median next to its spread
-            # ([0, 1.3e-305, 1] is +inf there, 0 by the rule and in memory).
-            st.integers(-(10**5), 10**5).map(lambda i: i / 100),
+            st.floats(allow_nan=False, allow_infinity=False),
         ),
         min_size=3,
         max_size=120,
     ),
     cuts=st.lists(st.integers(1, 119), max_size=8),
     bucket_size=st.integers(1, 40),
+    mode=st.sampled_from(ltrend.dask.MODES),
 )
+@example(**_extreme_example("underflowing_normal_side", "exact"))
+@example(**_extreme_example("underflowing_normal_side", "approximate"))
+@example(**_extreme_example("near_the_largest_float", "exact"))
+@example(**_extreme_example("across_the_whole_range", "approximate"))
+@example(**_extreme_example("subnormal", "exact"))
+@example(**_extreme_example("tight_cluster_far_from_the_bulk", "exact"))
+@example(**_extreme_example("tight_cluster_far_from_the_bulk", "approximate"))
+@example(**_extreme_example("rescaled_outlier", "exact"))
 def test_any_chunking_agrees_with_the_in_memory_fit(
-    values: list[float], cuts: list[int], bucket_size: int
+    values: list[float], cuts: list[int], bucket_size: int, mode: ltrend.dask.Mode
 ) -> None:
     # The synchronous scheduler: the cluster tests above cover the processes; this
-    # one covers the arithmetic over many chunkings and bucketings.
+    # one covers the arithmetic over many chunkings and bucketings, for any
+    # finite floats. The approximate mode's default 4096 bins hold one value
+    # each at these sizes, so its candidates are the exact ones too.
     z = np.array(values)
     bounds = sorted({0, z.size, *(c for c in cuts if c < z.size)})
     chunks = tuple(np.diff(bounds).tolist())
     with dask.config.set(scheduler="synchronous"):
         result = ltrend.dask.fit(
-            da.from_array(z, chunks=(chunks,)), bucket_size=bucket_size
+            da.from_array(z, chunks=(chunks,)), bucket_size=bucket_size, mode=mode
         )
         assert_agree(result.compute(), ltrend.fit(z), z)
 
@@ -395,20 +449,56 @@ def test_states_pickle_and_merge_like_the_whole() -> None:
     merged = states[0][0]
     for state, _ in states[1:]:
         merged = merged.merge(pickle.loads(pickle.dumps(state)))
-    thresholds, coefficients = _core.fit_projection(merged, center=center)
-    want_thresholds, want_coefficients = _core.fit_projection(whole, center=center)
-    np.testing.assert_allclose(thresholds, want_thresholds, rtol=1e-13)
-    np.testing.assert_allclose(coefficients, want_coefficients, rtol=1e-10, atol=1e-13)
+    thresholds, coefficients, fitted_center = _core.fit_projection(
+        merged, center=center
+    )
+    want = _core.fit_projection(whole, center=center)
+    np.testing.assert_allclose(thresholds, want[0], rtol=1e-13)
+    np.testing.assert_allclose(coefficients, want[1], rtol=1e-10, atol=1e-13)
+    assert fitted_center == want[2] == center
 
     scan = _core.scan(z[:10], start=0).merge(_core.scan(z[10:], start=10))
     again = pickle.loads(pickle.dumps(scan))
     assert (again.n_scores, again.n_finite, again.first_non_finite) == (n, n, None)
+    assert (again.min, again.max) == (s[0], s[-1])
+    assert again.scale_exponent is None
 
     split = _core.split_moments(z, thresholds=thresholds.tolist(), origin=center)
     copy = pickle.loads(pickle.dumps(split))
-    for field in ("edges", "counts", "means", "m2s"):
+    for field in ("edges", "counts", "means", "m2s", "mins", "maxs"):
         np.testing.assert_array_equal(getattr(copy, field), getattr(split, field))
-    assert copy.origin == split.origin
+    assert (copy.origin, copy.exponent) == (split.origin, split.exponent)
+
+
+def test_extreme_states_pickle_and_merge_like_the_whole() -> None:
+    # N = {0, 1.3e-305, 2e-305}: merged moments untrusted, measured again.
+    z = np.array([2e-305, 1.0, 0.0, 1.3e-305, 1.5])
+    scan = pickle.loads(pickle.dumps(_core.scan(z, start=0)))
+    assert (scan.min, scan.max, scan.scale_exponent) == (0.0, 1.5, None)
+    tiny = _core.scan(z * 1e-300, start=0)
+    assert tiny.scale_exponent is not None
+    assert pickle.loads(pickle.dumps(tiny)).scale_exponent == tiny.scale_exponent
+
+    split = _core.split_moments(z, thresholds=[0.5], origin=2e-305)
+    whole = _core.untrusted_ranges(split, thresholds=[0.5])
+    assert whole == [(0.0, 2e-305)]
+    states = [_core.rescan(z[a:b], ranges=whole) for a, b in [(0, 2), (2, 3), (3, 5)]]
+    merged = states[0]
+    for state in states[1:]:
+        merged = merged.merge(pickle.loads(pickle.dumps(state)))
+    at_once = _core.rescan(z, ranges=whole)
+    np.testing.assert_array_equal(merged.counts, at_once.counts)
+    np.testing.assert_allclose(merged.m2s, at_once.m2s, rtol=1e-15)
+    copy = pickle.loads(pickle.dumps(merged))
+    for field in ("mins", "maxs", "counts", "means", "m2s"):
+        np.testing.assert_array_equal(getattr(copy, field), getattr(merged, field))
+    compactness, counts, chosen = _core.split_table(
+        split, thresholds=[0.5], rescan=copy
+    )
+    # Comp = (var(A)/|A|) / (var(N)/|N|) with var(A) = 1/16 and var(N) ~ 1e-610.
+    assert (compactness[0], counts[0], chosen) == (math.inf, 2, 1)
+    with pytest.raises(ValueError, match="measured again"):
+        _core.split_table(split, thresholds=[0.5])
 
 
 def test_mismatched_states_are_refused() -> None:
@@ -433,9 +523,24 @@ def test_mismatched_states_are_refused() -> None:
     with pytest.raises(ValueError, match="partial state"):
         _core.split_table(split, thresholds=[4.0])
     with pytest.raises(ValueError, match="inconsistent"):
-        _core.ScanState(3, 2, None)
+        _core.ScanState(3, 2, None, 0.0, 1.0)
+    with pytest.raises(ValueError, match="inconsistent"):
+        _core.ScanState(3, 3, None, 2.0, 1.0)
     with pytest.raises(ValueError, match="one length"):
-        _core.SegmentMoments(0.0, [], [1], [0.0, 1.0], [0.0])
+        _core.SegmentMoments(0.0, 0, [], [1], [0.0, 1.0], [0.0], [0.0], [0.0])
+    with pytest.raises(ValueError, match="ranges"):
+        _core.SegmentMoments(0.0, 0, [], [1], [0.0], [0.0], [], [])
+    with pytest.raises(ValueError, match="exponent"):
+        _core.SegmentMoments(0.0, 5000, [], [1], [0.0], [0.0], [0.0], [0.0])
+    with pytest.raises(ValueError, match="partial state"):
+        _core.split_moments(z, thresholds=[3.0], origin=0.0, exponent=-5000)
+    with pytest.raises(ValueError, match="partial state"):
+        _core.rescan(z, ranges=[(1.0, 1.0)])
+    one = _core.rescan(z, ranges=[(0.0, 1.0)])
+    with pytest.raises(ValueError, match="partial state"):
+        one.merge(_core.rescan(z, ranges=[(0.0, 2.0)]))
+    with pytest.raises(ValueError, match="one length"):
+        _core.RescanState([0.0], [1.0], [1], [], [0.0])
 
 
 # ---- Arguments ---------------------------------------------------------------------

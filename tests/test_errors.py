@@ -239,6 +239,8 @@ def test_argument_conversion_errors_are_python_exceptions(
 
 _COUNTS = st.one_of(st.integers(0, 20), st.integers(0, 2**64 - 1))
 _FLOATS = st.lists(st.floats(), max_size=14)
+# Rescaling exponents: the valid ones, their edges, and i32's extremes.
+_EXPONENTS = st.one_of(st.integers(-1100, 1100), st.sampled_from([-(2**31), 2**31 - 1]))
 
 
 def _no_panic(call: Callable[[], object]) -> None:
@@ -258,7 +260,11 @@ def test_the_partial_state_api_never_panics(data: st.DataObject) -> None:
 
     def scan() -> _core.ScanState:
         return _core.ScanState(
-            draw(_COUNTS), draw(_COUNTS), draw(st.one_of(st.none(), _COUNTS))
+            draw(_COUNTS),
+            draw(_COUNTS),
+            draw(st.one_of(st.none(), _COUNTS)),
+            draw(st.floats()),
+            draw(st.floats()),
         )
 
     def projection() -> _core.ProjectionState:
@@ -269,19 +275,46 @@ def test_the_partial_state_api_never_panics(data: st.DataObject) -> None:
     def moments() -> _core.SegmentMoments:
         counts = draw(st.lists(_COUNTS, max_size=14))
         return _core.SegmentMoments(
-            draw(st.floats()), draw(_FLOATS), counts, draw(_FLOATS), draw(_FLOATS)
+            draw(st.floats()),
+            draw(_EXPONENTS),
+            draw(_FLOATS),
+            counts,
+            draw(_FLOATS),
+            draw(_FLOATS),
+            draw(_FLOATS),
+            draw(_FLOATS),
+        )
+
+    def rescan_state() -> _core.RescanState:
+        counts = draw(st.lists(_COUNTS, max_size=14))
+        return _core.RescanState(
+            draw(_FLOATS), draw(_FLOATS), counts, draw(_FLOATS), draw(_FLOATS)
         )
 
     values = np.array(draw(st.lists(st.floats(), max_size=30)), dtype=np.float64)
     indices = np.array(draw(st.lists(_COUNTS, max_size=14)), dtype=np.uint64)
+    ranges = draw(st.lists(st.tuples(st.floats(), st.floats()), max_size=5))
     _no_panic(
         lambda: scan().merge(scan()).finish(draw(st.sampled_from(["raise", "omit"])))
     )
+    _no_panic(lambda: scan().scale_exponent)
     _no_panic(lambda: projection().merge(projection()))
-    _no_panic(lambda: _core.fit_projection(projection(), center=draw(st.floats())))
+    _no_panic(
+        lambda: _core.fit_projection(
+            projection(), center=draw(st.floats()), exponent=draw(_EXPONENTS)
+        )
+    )
     _no_panic(lambda: moments().merge(moments()))
     _no_panic(lambda: _core.project_bins(moments(), max_degree=draw(_COUNTS)))
     _no_panic(lambda: _core.split_table(moments(), thresholds=draw(_FLOATS)))
+    _no_panic(
+        lambda: _core.split_table(
+            moments(), thresholds=draw(_FLOATS), rescan=rescan_state()
+        )
+    )
+    _no_panic(lambda: _core.untrusted_ranges(moments(), thresholds=draw(_FLOATS)))
+    _no_panic(lambda: rescan_state().merge(rescan_state()))
+    _no_panic(lambda: _core.rescan(values, ranges=ranges))
     _no_panic(lambda: _core.scan(values, start=draw(_COUNTS)))
     _no_panic(
         lambda: _core.project_sorted(
@@ -291,10 +324,19 @@ def test_the_partial_state_api_never_panics(data: st.DataObject) -> None:
             origin=draw(st.floats()),
             max_degree=draw(_COUNTS),
             probes=draw(st.lists(_COUNTS, max_size=5)),
+            exponent=draw(_EXPONENTS),
         )
     )
-    _no_panic(lambda: _core.run_moments(np.sort(values), indices, origin=0.0))
-    _no_panic(lambda: _core.split_moments(values, thresholds=draw(_FLOATS), origin=0.0))
+    _no_panic(
+        lambda: _core.run_moments(
+            np.sort(values), indices, origin=0.0, exponent=draw(_EXPONENTS)
+        )
+    )
+    _no_panic(
+        lambda: _core.split_moments(
+            values, thresholds=draw(_FLOATS), origin=0.0, exponent=draw(_EXPONENTS)
+        )
+    )
 
 
 def test_a_refused_update_leaves_the_core_monitor_usable() -> None:

@@ -15,6 +15,7 @@ __all__ = [
     "MonitorStatus",
     "ProjectionState",
     "RawFit",
+    "RescanState",
     "ScanState",
     "SegmentMoments",
     "fit",
@@ -22,10 +23,12 @@ __all__ = [
     "fit_sorted",
     "project_bins",
     "project_sorted",
+    "rescan",
     "run_moments",
     "scan",
     "split_moments",
     "split_table",
+    "untrusted_ranges",
 ]
 
 MAX_DEGREE_LIMIT: int
@@ -151,7 +154,12 @@ _Scores = npt.NDArray[np.float64] | npt.NDArray[np.float32]
 @final
 class ScanState:
     def __new__(
-        cls, n_scores: int, n_finite: int, first_non_finite: int | None
+        cls,
+        n_scores: int,
+        n_finite: int,
+        first_non_finite: int | None,
+        min: float,
+        max: float,
     ) -> ScanState: ...
     @property
     def n_scores(self) -> int: ...
@@ -159,9 +167,17 @@ class ScanState:
     def n_finite(self) -> int: ...
     @property
     def first_non_finite(self) -> int | None: ...
+    @property
+    def min(self) -> float: ...
+    @property
+    def max(self) -> float: ...
+    @property
+    def scale_exponent(self) -> int | None: ...
     def merge(self, other: ScanState) -> ScanState: ...
     def finish(self, nan_policy: str) -> int: ...
-    def __reduce__(self) -> tuple[type[ScanState], tuple[int, int, int | None]]: ...
+    def __reduce__(
+        self,
+    ) -> tuple[type[ScanState], tuple[int, int, int | None, float, float]]: ...
 
 @final
 class ProjectionState:
@@ -186,13 +202,18 @@ class SegmentMoments:
     def __new__(
         cls,
         origin: float,
+        exponent: int,
         edges: list[float],
         counts: list[int],
         means: list[float],
         m2s: list[float],
+        mins: list[float],
+        maxs: list[float],
     ) -> SegmentMoments: ...
     @property
     def origin(self) -> float: ...
+    @property
+    def exponent(self) -> int: ...
     @property
     def edges(self) -> npt.NDArray[np.float64]: ...
     @property
@@ -201,12 +222,53 @@ class SegmentMoments:
     def means(self) -> npt.NDArray[np.float64]: ...
     @property
     def m2s(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def mins(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def maxs(self) -> npt.NDArray[np.float64]: ...
     def merge(self, other: SegmentMoments) -> SegmentMoments: ...
     def __reduce__(
         self,
     ) -> tuple[
         type[SegmentMoments],
-        tuple[float, list[float], list[int], list[float], list[float]],
+        tuple[
+            float,
+            int,
+            list[float],
+            list[int],
+            list[float],
+            list[float],
+            list[float],
+            list[float],
+        ],
+    ]: ...
+
+@final
+class RescanState:
+    def __new__(
+        cls,
+        mins: list[float],
+        maxs: list[float],
+        counts: list[int],
+        means: list[float],
+        m2s: list[float],
+    ) -> RescanState: ...
+    @property
+    def mins(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def maxs(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def counts(self) -> npt.NDArray[np.uint64]: ...
+    @property
+    def means(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def m2s(self) -> npt.NDArray[np.float64]: ...
+    def merge(self, other: RescanState) -> RescanState: ...
+    def __reduce__(
+        self,
+    ) -> tuple[
+        type[RescanState],
+        tuple[list[float], list[float], list[int], list[float], list[float]],
     ]: ...
 
 def scan(values: _Scores, *, start: int) -> ScanState: ...
@@ -218,11 +280,12 @@ def project_sorted(
     origin: float,
     max_degree: int,
     probes: list[int],
+    exponent: int = 0,
 ) -> tuple[ProjectionState, npt.NDArray[np.float64]]: ...
 def project_bins(bins: SegmentMoments, *, max_degree: int) -> ProjectionState: ...
 def fit_projection(
-    state: ProjectionState, *, center: float
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+    state: ProjectionState, *, center: float, exponent: int = 0
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]: ...
 def fit_sorted(
     scores: npt.NDArray[np.float64] | npt.NDArray[np.float32],
     sorted: npt.NDArray[np.float64] | npt.NDArray[np.float32],
@@ -231,11 +294,22 @@ def fit_sorted(
     nan_policy: str,
 ) -> RawFit: ...
 def run_moments(
-    sorted: _Scores, bounds: npt.NDArray[np.uint64], *, origin: float
+    sorted: _Scores,
+    bounds: npt.NDArray[np.uint64],
+    *,
+    origin: float,
+    exponent: int = 0,
 ) -> SegmentMoments: ...
 def split_moments(
-    values: _Scores, *, thresholds: list[float], origin: float
+    values: _Scores, *, thresholds: list[float], origin: float, exponent: int = 0
 ) -> SegmentMoments: ...
-def split_table(
+def untrusted_ranges(
     state: SegmentMoments, *, thresholds: list[float]
+) -> list[tuple[float, float]]: ...
+def rescan(values: _Scores, *, ranges: list[tuple[float, float]]) -> RescanState: ...
+def split_table(
+    state: SegmentMoments,
+    *,
+    thresholds: list[float],
+    rescan: RescanState | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64], int | None]: ...

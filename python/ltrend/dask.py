@@ -7,9 +7,14 @@ extra with ``pip install "ltrend[dask]"``.
 How the exact fit is spread (every step is a Dask computation on the current
 scheduler, a ``dask.distributed`` cluster when a ``Client`` is active):
 
-1. Scan: each chunk gives a :class:`ltrend._core.ScanState` (counts and the first
-   non-finite index) and a seeded random sample of its finite scores. Merged, the
-   scan applies ``nan_policy`` and the minimum count with the in-memory messages.
+1. Scan: each chunk gives a :class:`ltrend._core.ScanState` (counts, the first
+   non-finite index, the smallest and largest finite score) and a seeded random
+   sample of its finite scores. Merged, the scan applies ``nan_policy`` and the
+   minimum count with the in-memory messages, and gives the rescaling of the
+   in-memory fit: scores whose largest magnitude is beyond 2**400 or below
+   2**-400 are projected and measured as ``z * 2**-e`` (exactly, as in memory),
+   and the candidates mapped back by ``2**e``; splits are always on the scores
+   as given.
 2. Shuffle: the sample's quantiles split the scores into buckets of about
    ``bucket_size``; ties are broken by chunk index, so a value repeated in every
    chunk spreads over several buckets instead of swamping one. Each chunk is
@@ -20,9 +25,17 @@ scheduler, a ``dask.distributed`` cluster when a ``Client`` is active):
    shuffled in waves of at most ``shuffle_bytes`` of scores, each wave reading the
    input again, so no worker ever holds more than its share of one wave.
 3. The merged projections give every degree's candidate threshold with no data
-   pass. One more pass gives, per chunk, the (count, mean, M2) moments between the
-   candidate thresholds (:class:`ltrend._core.SegmentMoments`), without sorting;
-   merged, they give each degree's compactness and the choice.
+   pass. One more pass gives, per chunk, the (count, mean, M2) moments and the
+   smallest and largest score between the candidate thresholds
+   (:class:`ltrend._core.SegmentMoments`), without sorting; merged, they give
+   each degree's compactness and the choice by the in-memory rule: a constant
+   side is read from its smallest and largest score, and the merged moments of
+   a side decide only when the rule trusts them. A side whose sum of squares
+   may have underflowed (a spread near 1e-300) or that lies far from the
+   median next to its own spread (a tight cluster far from the bulk) is
+   measured again, as in memory, in units of its own spread: one more pass
+   over the chunks (:class:`ltrend._core.RescanState`), only when a split has
+   such a side, which ordinary scores never do.
 
 The approximate mode replaces the shuffle with a histogram: per chunk, the
 moments of the scores in each of ``bins`` bins (edges from the sample), merged
@@ -275,7 +288,13 @@ def _histogram_splitters(
     by_count = max(n_bins - by_value, 1)
     count_cuts = (np.arange(1, by_count, dtype=np.int64) * size) // by_count
     steps = np.arange(1, by_value, dtype=np.float64) / max(by_value, 1)
-    grid = values[0] + (values[-1] - values[0]) * steps
+    width = float(values[-1]) - float(values[0])
+    if math.isinf(width):
+        # Scores from near -1.8e308 to near 1.8e308: two half-steps, no overflow.
+        half = float(values[-1]) / 2 - float(values[0]) / 2
+        grid = (values[0] + half * steps) + half * steps
+    else:
+        grid = values[0] + width * steps
     value_cuts = np.searchsorted(values, grid)
     cuts = np.unique(np.concatenate((count_cuts, value_cuts)))
     cuts = cuts[(cuts > 0) & (cuts < size)]
@@ -334,6 +353,7 @@ def _project_bucket(
     origin: float,
     max_degree: int,
     center_rank: int,
+    exponent: int,
 ) -> tuple[_core.ProjectionState, float | None]:
     """Sort bucket ``j`` of a wave and project it; also its score at ``center_rank``."""
     # The pieces share the input's dtype, float64 or float32.
@@ -347,27 +367,41 @@ def _project_bucket(
         origin=origin,
         max_degree=max_degree,
         probes=probes,
+        exponent=exponent,
     )
     return state, (float(picked[0]) if probes else None)
 
 
 def _bin_block(
-    block: npt.ArrayLike, index: int, splitters: _Splitters, origin: float
+    block: npt.ArrayLike,
+    index: int,
+    splitters: _Splitters,
+    origin: float,
+    exponent: int,
 ) -> _core.SegmentMoments:
     """Moments of the chunk's finite scores in each histogram bin."""
     raw = _aligned(block)
     ascending = _ascending(_finite_values(raw))
     inner = splitters.cuts(ascending, index, 0, splitters.n_buckets - 1)
     bounds = np.concatenate(([0], inner, [ascending.size])).astype(np.uint64)
-    return _core.run_moments(ascending, bounds, origin=origin)
+    return _core.run_moments(ascending, bounds, origin=origin, exponent=exponent)
 
 
 def _split_moments_block(
-    block: npt.ArrayLike, thresholds: list[float], origin: float
+    block: npt.ArrayLike, thresholds: list[float], origin: float, exponent: int
 ) -> _core.SegmentMoments:
     """Moments of the chunk's finite scores between the candidate thresholds."""
     values = _aligned(block)
-    return _core.split_moments(values, thresholds=thresholds, origin=origin)
+    return _core.split_moments(
+        values, thresholds=thresholds, origin=origin, exponent=exponent
+    )
+
+
+def _rescan_block(
+    block: npt.ArrayLike, ranges: list[tuple[float, float]]
+) -> _core.RescanState:
+    """Sums of squares of the chunk's scores in each untrusted side's range."""
+    return _core.rescan(_aligned(block), ranges=ranges)
 
 
 def _mask_block(block: npt.ArrayLike, threshold: float) -> npt.NDArray[np.bool_]:
@@ -403,6 +437,9 @@ class _Scan:
     n_omitted: int
     sample_values: npt.NDArray[np.float64]
     sample_chunks: _Ints
+    #: The in-memory fit's rescaling: projections and moments are of
+    #: ``z * 2**-exponent`` (0 for ordinary magnitudes).
+    exponent: int
 
 
 def _scan(x: da.Array, policy: NanPolicy, sample_size: int) -> _Scan:
@@ -417,11 +454,13 @@ def _scan(x: da.Array, policy: NanPolicy, sample_size: int) -> _Scan:
     values = np.concatenate([part[1] for part in parts])
     chunks = np.concatenate([part[2] for part in parts])
     order = np.lexsort((chunks, values))
+    exponent = state.scale_exponent
     return _Scan(
         n=n,
         n_omitted=state.n_scores - state.n_finite,
         sample_values=values[order],
         sample_chunks=chunks[order],
+        exponent=0 if exponent is None else exponent,
     )
 
 
@@ -505,6 +544,7 @@ def _exact_candidates(
                 origin,
                 max_degree,
                 n // 2,
+                scan.exponent,
             )
             for j in range(width)
         ]
@@ -513,9 +553,11 @@ def _exact_candidates(
         base += sum(state.count for state, _ in wave)
     counts = np.array([state.count for state, _ in results], dtype=np.int64)
     _check_count(base, n, "buckets")
-    center = next(value for _, value in results if value is not None)
+    median = next(value for _, value in results if value is not None)
     projection = _merge_all([state for state, _ in results])
-    thresholds, coefficients = _core.fit_projection(projection, center=center)
+    thresholds, coefficients, center = _core.fit_projection(
+        projection, center=median, exponent=scan.exponent
+    )
     return _Candidates(thresholds, coefficients, center, splitters, counts)
 
 
@@ -526,15 +568,41 @@ def _approximate_candidates(
     origin = float(scan.sample_values[scan.sample_values.size // 2])
     keys = delayed(splitters, traverse=False)
     parts = [
-        delayed(_bin_block)(block, index, keys, origin)
+        delayed(_bin_block)(block, index, keys, origin, scan.exponent)
         for block, index in _indexed_blocks(x)
     ]
     (histogram,) = dask.compute(_tree_merge(parts))
     counts = histogram.counts.astype(np.int64)
     _check_count(int(counts.sum()), scan.n, "histogram")
     projection = _core.project_bins(histogram, max_degree=max_degree)
-    thresholds, coefficients = _core.fit_projection(projection, center=origin)
-    return _Candidates(thresholds, coefficients, origin, splitters, counts)
+    thresholds, coefficients, center = _core.fit_projection(
+        projection, center=origin, exponent=scan.exponent
+    )
+    return _Candidates(thresholds, coefficients, center, splitters, counts)
+
+
+def _split_table(
+    x: da.Array, scan: _Scan, thresholds: list[float], center: float
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64], int | None]:
+    """Each degree's compactness and count at its threshold, and the choice.
+
+    One pass for the moments between the thresholds; one more, only when the
+    rule does not trust the merged moments of some side, to measure those
+    sides again in their own units.
+    """
+    blocks = _blocks(x)
+    parts = [
+        delayed(_split_moments_block)(block, thresholds, center, scan.exponent)
+        for block, _ in blocks
+    ]
+    (split,) = dask.compute(_tree_merge(parts))
+    _check_count(int(split.counts.sum()), scan.n, "split counts")
+    ranges = _core.untrusted_ranges(split, thresholds=thresholds)
+    rescan = None
+    if ranges:
+        rescans = [delayed(_rescan_block)(block, ranges) for block, _ in blocks]
+        (rescan,) = dask.compute(_tree_merge(rescans))
+    return _core.split_table(split, thresholds=thresholds, rescan=rescan)
 
 
 def _coarsen(
@@ -834,13 +902,7 @@ def fit(
         splitters, counts = _coarsen(found.splitters, found.counts, bucket)
 
     thresholds = [float(tau) for tau in found.thresholds]
-    parts = [
-        delayed(_split_moments_block)(block, thresholds, found.center)
-        for block, _ in _blocks(x)
-    ]
-    (split,) = dask.compute(_tree_merge(parts))
-    _check_count(int(split.counts.sum()), scan.n, "split counts")
-    compactness, anomalies, chosen = _core.split_table(split, thresholds=thresholds)
+    compactness, anomalies, chosen = _split_table(x, scan, thresholds, found.center)
     table = tuple(
         DegreeRow(d, tau, float(comp), int(count))
         for d, tau, comp, count in zip(
