@@ -11,8 +11,8 @@ scheduler, a ``dask.distributed`` cluster when a ``Client`` is active):
    non-finite index, the smallest and largest finite score) and a seeded random
    sample of its finite scores. Merged, the scan applies ``nan_policy`` and the
    minimum count with the in-memory messages, and gives the rescaling of the
-   in-memory fit: scores whose largest magnitude is beyond 2**400 or below
-   2**-400 are projected and measured as ``z * 2**-e`` (exactly, as in memory),
+   in-memory fit: scores whose largest magnitude is beyond about 2**400 or below
+   about 2**-400 are projected and measured as ``z * 2**-e`` (exactly, as in memory),
    and the candidates mapped back by ``2**e``; splits are always on the scores
    as given.
 2. Shuffle: the sample's quantiles split the scores into buckets of about
@@ -35,7 +35,7 @@ scheduler, a ``dask.distributed`` cluster when a ``Client`` is active):
    median next to its own spread (a tight cluster far from the bulk) is
    measured again, as in memory, in units of its own spread: one more pass
    over the chunks (:class:`ltrend._core.RescanState`), only when a split has
-   such a side, which ordinary scores never do.
+   such a side, which is rare for real scores.
 
 The approximate mode replaces the shuffle with a histogram: per chunk, the
 moments of the scores in each of ``bins`` bins (edges from the sample), merged
@@ -842,8 +842,12 @@ def fit(
     Notes
     -----
     The input is read once to scan and sample it, once per shuffle wave (or once
-    for the histogram), and once to count the candidate splits: persist it first
-    if computing it is expensive. It must give the same values on every read.
+    for the histogram), once to count the candidate splits and, only when a
+    side of a split needs measuring again in its own units (a spread near
+    1e-300, or a tight cluster far from the median), once more: persist it
+    first if computing it is expensive. It must give the same values on every
+    read. Any finite scores are handled as :func:`ltrend.fit` handles them
+    (subnormals and magnitudes near 1.8e308 included).
     A fit's sample is seeded, so the same input gives the same buckets.
 
     Examples
