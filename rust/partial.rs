@@ -87,10 +87,7 @@ impl ScoreRange {
     /// assert_eq!(ScoreRange::of_finite(&[f64::NAN]), ScoreRange::EMPTY);
     /// ```
     pub fn of_finite<T: Score>(values: &[T]) -> ScoreRange {
-        values
-            .iter()
-            .filter(|z| z.is_finite_score())
-            .fold(ScoreRange::EMPTY, |range, z| range.including(z.to_f64()))
+        finite_range(values)
     }
 
     /// The range with the score `z` added.
@@ -115,6 +112,53 @@ impl ScoreRange {
     pub fn contains(&self, z: f64) -> bool {
         self.min <= z && z <= self.max
     }
+}
+
+/// Bounds kept side by side in [`bounds_ignoring_nan`]: one running min waits
+/// on each compare; 32 make four independent chains even in AVX-512 registers
+/// (with 8, one register, the pass took twice as long as the count beside it).
+const RANGE_LANES: usize = 32;
+
+/// [`ScoreRange::of_finite`]: a vectorised pass in which NaN never wins a
+/// compare, and a filtered one only when a bound came out infinite (an infinite
+/// score, or none finite), which ordinary scores never make.
+fn finite_range<T: Score>(values: &[T]) -> ScoreRange {
+    let bounds = bounds_ignoring_nan(values);
+    if bounds.min.is_finite() && bounds.max.is_finite() {
+        return bounds;
+    }
+    values
+        .iter()
+        .filter(|z| z.is_finite_score())
+        .fold(ScoreRange::EMPTY, |range, z| range.including(z.to_f64()))
+}
+
+/// The smallest and largest of the scores other than NaN, in [`RANGE_LANES`]
+/// accumulators of `if z < low { z } else { low }` (a compare that NaN fails),
+/// the form the compiler turns into vector min and max, compiled for the
+/// widest vectors the CPU has: about as fast as counting the non-finite scores
+/// (a finiteness test in the loop made it four times slower).
+#[multiversion::multiversion(targets("x86_64+avx512f+avx512dq+avx2+fma", "x86_64+avx2+fma"))]
+fn bounds_ignoring_nan<T: Score>(values: &[T]) -> ScoreRange {
+    let mut lows = [f64::INFINITY; RANGE_LANES];
+    let mut highs = [f64::NEG_INFINITY; RANGE_LANES];
+    let groups = values.chunks_exact(RANGE_LANES);
+    let rest = groups.remainder();
+    for group in groups {
+        for lane in 0..RANGE_LANES {
+            let z = group[lane].to_f64();
+            lows[lane] = if z < lows[lane] { z } else { lows[lane] };
+            highs[lane] = if z > highs[lane] { z } else { highs[lane] };
+        }
+    }
+    for z in rest.iter().map(|z| z.to_f64()) {
+        lows[0] = if z < lows[0] { z } else { lows[0] };
+        highs[0] = if z > highs[0] { z } else { highs[0] };
+    }
+    lows.into_iter()
+        .zip(highs)
+        .map(|(min, max)| ScoreRange { min, max })
+        .fold(ScoreRange::EMPTY, ScoreRange::merge)
 }
 
 /// Counts of a chunk of raw scores, where its first non-finite score is, and the
@@ -686,9 +730,18 @@ impl SegmentMoments {
             )));
         }
         debug_assert!(sorted.windows(2).all(|w| w[0].to_f64() <= w[1].to_f64()));
+        // Ascending runs: the range is the first and last score.
         let ranges = bounds
             .windows(2)
-            .map(|w| ScoreRange::of_finite(&sorted[w[0]..w[1]]))
+            .map(
+                |w| match (sorted[w[0]..w[1]].first(), sorted[w[0]..w[1]].last()) {
+                    (Some(first), Some(last)) => ScoreRange {
+                        min: first.to_f64(),
+                        max: last.to_f64(),
+                    },
+                    _ => ScoreRange::EMPTY,
+                },
+            )
             .collect();
         let work_origin = pow2_scale(origin, -exponent);
         let segments = if exponent == 0 {
@@ -1327,6 +1380,50 @@ mod tests {
                 "{z:?} in {pieces:?}: {row:?} vs {want:?}"
             );
         }
+    }
+
+    #[test]
+    fn finite_range_equals_a_plain_fold_with_any_non_finite_scores() {
+        let naive = |z: &[f64]| {
+            z.iter()
+                .filter(|v| v.is_finite())
+                .fold(ScoreRange::EMPTY, |r, &v| r.including(v))
+        };
+        let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 5e-324];
+        for len in [0usize, 1, 7, 31, 32, 33, 64, 100, 1000] {
+            let base: Vec<f64> = (0..len)
+                .map(|i| f64::from((i * 7919 % 1009) as u32) - 500.0)
+                .collect();
+            assert_eq!(ScoreRange::of_finite(&base), naive(&base), "len {len}");
+            for (k, &special) in specials.iter().enumerate() {
+                for at in [0, len / 2, len.saturating_sub(1)] {
+                    let mut z = base.clone();
+                    if let Some(slot) = z.get_mut(at) {
+                        *slot = special;
+                    }
+                    if len > 3 {
+                        z[(at + k + 1) % len] = specials[(k + 1) % specials.len()];
+                    }
+                    let (got, want) = (ScoreRange::of_finite(&z), naive(&z));
+                    assert_eq!(got, want, "len {len}, {special} at {at}");
+                }
+            }
+        }
+        let all_nan = [f64::NAN; 40];
+        assert_eq!(ScoreRange::of_finite(&all_nan), ScoreRange::EMPTY);
+        let infinities = [f64::INFINITY, f64::NEG_INFINITY, 2.0];
+        assert_eq!(
+            ScoreRange::of_finite(&infinities),
+            ScoreRange { min: 2.0, max: 2.0 }
+        );
+        let narrow: Vec<f32> = vec![1.5, f32::NAN, -3.25, f32::INFINITY];
+        assert_eq!(
+            ScoreRange::of_finite(&narrow),
+            ScoreRange {
+                min: -3.25,
+                max: 1.5
+            }
+        );
     }
 
     #[test]
