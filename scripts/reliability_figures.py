@@ -35,6 +35,8 @@ TESTS = [
     "tests/test_errors.py",
     "tests/test_resources.py",
     "tests/test_threads.py",
+    # The distributed mode against the in-memory fit on any finite floats.
+    "tests/test_dask.py",
     # The hypothesis tests that were there before issue #8.
     "tests/test_parity.py",
     "tests/test_rules.py",
