@@ -1456,17 +1456,7 @@ mod tests {
 
     #[test]
     fn extreme_splits_over_any_chunking_equal_the_in_memory_rows() {
-        let mut far = vec![-0.741833542113286, -1.1289683815631038];
-        far.extend([
-            -55405946355393.125,
-            -55405946355392.48,
-            -55405946355392.266,
-            -55405946355392.24,
-            -55405946355392.3,
-            -55405946355392.305,
-            -55405946355392.65,
-            -55405946355392.73,
-        ]);
+        let far = crate::threshold::TIGHT_CLUSTER_FAR_FROM_THE_BULK.to_vec();
         let cases: Vec<Vec<f64>> = vec![
             // N = {0, 1.3e-305}: squares underflow; |A| = 1, so Comp = 0.
             vec![0.0, 1.3e-305, 1.0],

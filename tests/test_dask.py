@@ -26,7 +26,7 @@ import ltrend
 import ltrend.dask
 from ltrend import _core
 
-from parity import RTOL, assert_agree
+from parity import RTOL, TIGHT_CLUSTER_FAR_FROM_THE_BULK, assert_agree
 
 Scores = npt.NDArray[np.float64] | npt.NDArray[np.float32] | npt.NDArray[np.int64]
 
@@ -359,18 +359,7 @@ EXTREMES: dict[str, list[float]] = {
     # Rescaled by 2^1062: every square underflows unscaled.
     "subnormal": [5e-324, 1e-323, 0.0, 2e-323, 5e-324, 1e-320],
     # A = the two scores near 0, far from the median next to their spread.
-    "tight_cluster_far_from_the_bulk": [
-        -0.741833542113286,
-        -1.1289683815631038,
-        -55405946355393.125,
-        -55405946355392.48,
-        -55405946355392.266,
-        -55405946355392.24,
-        -55405946355392.3,
-        -55405946355392.305,
-        -55405946355392.65,
-        -55405946355392.73,
-    ],
+    "tight_cluster_far_from_the_bulk": list(TIGHT_CLUSTER_FAR_FROM_THE_BULK),
     # Rescaled by 2^-780 for the outlier, the normal side's squares underflow.
     "rescaled_outlier": [-1.19e-7, -3.72e16, 1.4826, 6.44e234],
 }

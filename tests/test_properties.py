@@ -39,7 +39,7 @@ from ltrend import Monitor, cli, metrics, reference
 from ltrend._io import read_scores
 from ltrend._validation import NanPolicy
 
-from parity import assert_agree
+from parity import TIGHT_CLUSTER_FAR_FROM_THE_BULK, assert_agree
 from test_monitor import NaiveMonitor
 
 Scores = npt.NDArray[np.float64]
@@ -389,20 +389,7 @@ EXTREME_EXAMPLES = [
     # ordinary magnitudes: the two scores near 0 form A, far from the median
     # -5.5e13, where the core's merged means keep steps of 2^-7 only, so its
     # Comp_1 was 1.8 % off (the rule and the parity failed).
-    np.array(
-        [
-            -0.741833542113286,
-            -1.1289683815631038,
-            -55405946355393.125,
-            -55405946355392.48,
-            -55405946355392.266,
-            -55405946355392.24,
-            -55405946355392.3,
-            -55405946355392.305,
-            -55405946355392.65,
-            -55405946355392.73,
-        ]
-    ),
+    np.array(TIGHT_CLUSTER_FAR_FROM_THE_BULK),
 ]
 
 
