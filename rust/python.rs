@@ -597,6 +597,18 @@ fn range_maxs(ranges: &[ScoreRange]) -> Vec<f64> {
     ranges.iter().map(|r| r.max).collect()
 }
 
+fn moment_counts(moments: &[Moments]) -> Vec<u64> {
+    moments.iter().map(|m| m.count as u64).collect()
+}
+
+fn moment_means(moments: &[Moments]) -> Vec<f64> {
+    moments.iter().map(|m| m.mean).collect()
+}
+
+fn moment_m2s(moments: &[Moments]) -> Vec<f64> {
+    moments.iter().map(|m| m.m2).collect()
+}
+
 /// Counts of a chunk of scores, the global index of its first non-finite score,
 /// and the range of its finite scores.
 #[pyclass(name = "ScanState", frozen, module = "ltrend._core")]
@@ -843,20 +855,17 @@ impl PySegmentMoments {
 
     #[getter]
     fn counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
-        let counts: Vec<u64> = self.inner.segments.iter().map(|m| m.count as u64).collect();
-        counts.into_pyarray(py)
+        moment_counts(&self.inner.segments).into_pyarray(py)
     }
 
     #[getter]
     fn means<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        let means: Vec<f64> = self.inner.segments.iter().map(|m| m.mean).collect();
-        means.into_pyarray(py)
+        moment_means(&self.inner.segments).into_pyarray(py)
     }
 
     #[getter]
     fn m2s<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        let m2s: Vec<f64> = self.inner.segments.iter().map(|m| m.m2).collect();
-        m2s.into_pyarray(py)
+        moment_m2s(&self.inner.segments).into_pyarray(py)
     }
 
     #[getter]
@@ -940,20 +949,17 @@ impl PyRescanState {
 
     #[getter]
     fn counts<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<u64>> {
-        let counts: Vec<u64> = self.inner.moments.iter().map(|m| m.count as u64).collect();
-        counts.into_pyarray(py)
+        moment_counts(&self.inner.moments).into_pyarray(py)
     }
 
     #[getter]
     fn means<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        let means: Vec<f64> = self.inner.moments.iter().map(|m| m.mean).collect();
-        means.into_pyarray(py)
+        moment_means(&self.inner.moments).into_pyarray(py)
     }
 
     #[getter]
     fn m2s<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
-        let m2s: Vec<f64> = self.inner.moments.iter().map(|m| m.m2).collect();
-        m2s.into_pyarray(py)
+        moment_m2s(&self.inner.moments).into_pyarray(py)
     }
 
     fn merge(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
