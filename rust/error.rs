@@ -20,7 +20,7 @@ pub enum KernelError {
         min: usize,
         max: usize,
     },
-    /// A method name the streaming monitor does not implement.
+    /// A method name that is not one of [`crate::method::Method::ALL`].
     UnknownMethod { got: String },
     /// The monitor has fewer scores in its window than a refit needs.
     NotEnoughScores { needed: usize, got: usize },
@@ -51,11 +51,10 @@ impl fmt::Display for KernelError {
                 min,
                 max,
             } => write!(f, "{name}: must be between {min} and {max}, got {got}"),
-            KernelError::UnknownMethod { got } => write!(
-                f,
-                "method: the monitor implements {:?}, got {got:?}",
-                crate::monitor::Method::NAMES
-            ),
+            KernelError::UnknownMethod { got } => {
+                let names = crate::method::Method::ALL.map(crate::method::Method::name);
+                write!(f, "method: must be one of {names:?}, got {got:?}")
+            }
             KernelError::NotEnoughScores { needed, got } => write!(
                 f,
                 "refit: the window holds {got} scores, fewer than min_scores = {needed}"
@@ -93,7 +92,11 @@ mod tests {
         };
         assert_eq!(e.to_string(), "window: must be between 3 and 9, got 2");
         let e = KernelError::UnknownMethod { got: "x".into() };
-        assert!(e.to_string().starts_with("method:") && e.to_string().contains("paper"));
+        assert_eq!(
+            e.to_string(),
+            "method: must be one of [\"paper\", \"two_segment\", \"knee\", \"log_knee\", \
+             \"tail_aware\"], got \"x\""
+        );
         let e = KernelError::Snapshot(SnapshotError::BadMagic);
         assert!(e.to_string().starts_with("snapshot:"));
         let e = KernelError::InvalidPartial {

@@ -67,6 +67,23 @@ impl Method {
     pub fn from_name(name: &str) -> Option<Method> {
         Method::ALL.into_iter().find(|m| m.name() == name)
     }
+
+    /// The method of that name, or an error that lists every method.
+    ///
+    /// # Errors
+    /// [`KernelError::UnknownMethod`] for a name not in [`Method::ALL`].
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::method::Method;
+    /// assert_eq!(Method::parse("two_segment"), Ok(Method::TwoSegment));
+    /// assert!(Method::parse("otsu").unwrap_err().to_string().contains("tail_aware"));
+    /// ```
+    pub fn parse(name: &str) -> Result<Method, KernelError> {
+        Method::from_name(name).ok_or_else(|| KernelError::UnknownMethod {
+            got: name.to_owned(),
+        })
+    }
 }
 
 impl fmt::Display for Method {
@@ -161,39 +178,60 @@ pub fn fit_method<T: Score>(
     max_degree: usize,
     nan_policy: NanPolicy,
 ) -> Result<MethodFit<T>, KernelError> {
-    if method == Method::Paper {
-        return threshold::fit(scores, max_degree, nan_policy).map(MethodFit::Paper);
-    }
+    check_max_degree(max_degree)?;
+    let sorted = sorted_finite(scores, nan_policy)?;
+    fit_sorted(sorted.values, method, max_degree, sorted.n_omitted)
+}
+
+/// Every method takes `max_degree` in `1..=10`, so that it means the same for all.
+fn check_max_degree(max_degree: usize) -> Result<(), KernelError> {
     if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
         return Err(KernelError::InvalidMaxDegree {
             got: max_degree,
             limit: MAX_DEGREE_LIMIT,
         });
     }
-    let sorted = sorted_finite(scores, nan_policy)?;
-    let values = sorted.values;
-    let n = values.len();
+    Ok(())
+}
+
+/// [`fit_method`] on scores that are already finite and sorted ascending by total
+/// order (the sort is skipped); `n_omitted` is passed through to the result.
+///
+/// The streaming monitor refits with this on its sorted window, so its threshold
+/// is `fit_method` of the window bit for bit.
+///
+/// # Errors
+/// [`KernelError::InvalidMaxDegree`] for `max_degree` outside `1..=10` and
+/// [`KernelError::TooFewScores`] with fewer than [`MIN_SCORES`] scores.
+///
+/// # Examples
+/// ```
+/// use ltrend::method::{fit_sorted, Method};
+/// let mut curve: Vec<f64> = (0..100).map(|i| 1.0 + 0.001 * f64::from(i)).collect();
+/// curve.extend([5.0, 8.0, 13.0]);
+/// let fit = fit_sorted(curve, Method::Knee, 5, 0).unwrap();
+/// assert_eq!((fit.threshold(), fit.n_anomalies()), (5.0, 3));
+/// ```
+pub fn fit_sorted<T: Score>(
+    sorted: Vec<T>,
+    method: Method,
+    max_degree: usize,
+    n_omitted: usize,
+) -> Result<MethodFit<T>, KernelError> {
+    check_max_degree(max_degree)?;
+    if method == Method::Paper {
+        return threshold::fit_sorted(sorted, max_degree, n_omitted).map(MethodFit::Paper);
+    }
+    let n = sorted.len();
     if n < MIN_SCORES {
         return Err(KernelError::TooFewScores {
             needed: MIN_SCORES,
             got: n,
         });
     }
-    // Scores beyond 2^±400 are read on a copy scaled by a power of two (exact),
-    // as the paper's path does, so that no square overflows or underflows; the
-    // breakpoint is a rank, so the threshold is read off the scores themselves.
-    let breakpoint = match extreme_scale_exponent(&values) {
-        None => breakpoint_of(method, &values),
-        Some(exponent) => {
-            let rescaled: Vec<f64> = values
-                .iter()
-                .map(|z| pow2_scale(z.to_f64(), -exponent))
-                .collect();
-            breakpoint_of(method, &rescaled)
-        }
-    };
+    let breakpoint = split_breakpoint(method, &sorted);
     let (threshold, n_anomalies) = match breakpoint {
-        Some(k) => (values[k].to_f64(), n - k),
+        Some(k) => (sorted[k].to_f64(), n - k),
         None => (f64::INFINITY, 0),
     };
     Ok(MethodFit::Split(SplitFit {
@@ -201,9 +239,26 @@ pub fn fit_method<T: Score>(
         threshold,
         breakpoint,
         n_anomalies,
-        sorted: values,
-        n_omitted: sorted.n_omitted,
+        sorted,
+        n_omitted,
     }))
+}
+
+/// The breakpoint of a split method, read on a rescaled copy of extreme curves.
+fn split_breakpoint<T: Score>(method: Method, sorted: &[T]) -> Option<usize> {
+    // Scores beyond 2^±400 are read on a copy scaled by a power of two (exact),
+    // as the paper's path does, so that no square overflows or underflows; the
+    // breakpoint is a rank, so the threshold is read off the scores themselves.
+    match extreme_scale_exponent(sorted) {
+        None => breakpoint_of(method, sorted),
+        Some(exponent) => {
+            let rescaled: Vec<f64> = sorted
+                .iter()
+                .map(|z| pow2_scale(z.to_f64(), -exponent))
+                .collect();
+            breakpoint_of(method, &rescaled)
+        }
+    }
 }
 
 #[cfg(test)]

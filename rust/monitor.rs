@@ -3,10 +3,13 @@
 //!
 //! Design notes.
 //!
-//! - Semantics by construction. A refit hands [`threshold::fit_sorted`] a vector that
+//! - Semantics by construction. A refit hands [`method::fit_sorted`] a vector that
 //!   is bit for bit the window sorted by IEEE total order, which is exactly the vector
-//!   [`threshold::fit`] builds from the same scores. The threshold therefore equals
-//!   `fit(window)` exactly, not merely to a tolerance.
+//!   [`method::fit_method`] builds from the same scores. The threshold therefore
+//!   equals `fit_method(window)` exactly, not merely to a tolerance, whichever the
+//!   method. The split methods have no degree and no per-degree table: a refit
+//!   with one of them records the degree as `None` and an empty table, as `fit`
+//!   reports them.
 //! - State. `ring` holds the window in arrival order (a ring buffer: once full, the
 //!   slot at `head` holds the oldest score). `sorted` is the window as it was at the
 //!   last refit, ascending. `evicted` collects the scores that have left the ring
@@ -37,10 +40,11 @@
 use std::collections::VecDeque;
 
 use crate::error::KernelError;
+use crate::method::{self, MethodFit};
 use crate::polyfit::MAX_DEGREE_LIMIT;
 use crate::snapshot::{self, Reader, SnapshotError, Writer};
 use crate::sort::{count_non_finite, NanPolicy, Score};
-use crate::threshold::{self, DegreeRow, LTrendFit, MIN_SCORES};
+use crate::threshold::{DegreeRow, MIN_SCORES};
 
 /// Largest `window` and `refit_every` accepted: 2^40 scores (8 TiB per copy of the
 /// window) is beyond any machine, and the bound keeps hostile snapshots from
@@ -64,58 +68,8 @@ pub const SNAPSHOT_VERSION: u32 = 1;
 /// however long the monitor runs.
 pub const HISTORY_LIMIT: usize = 4096;
 
-/// The thresholding method a monitor re-learns with.
-///
-/// Every method works on the sorted window, so adding one is a new variant, its
-/// name, and its arm in [`Method::fit_sorted`].
-// TODO(#3): add the split methods (two_segment, knee) once the benchmark settles
-// which of them the project keeps; `threshold`'s own method enum could then serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    /// The L-trend method of the paper ([`threshold::fit_sorted`]).
-    Paper,
-}
-
-impl Method {
-    /// Every method, in the order of [`Method::NAMES`].
-    pub const ALL: [Method; 1] = [Method::Paper];
-    /// The names that [`Method::from_name`] accepts.
-    pub const NAMES: [&'static str; 1] = ["paper"];
-
-    /// The method's name, as `ltrend.METHODS` spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Paper => "paper",
-        }
-    }
-
-    /// The method called `name`.
-    ///
-    /// # Errors
-    /// [`KernelError::UnknownMethod`] for a name not in [`Method::NAMES`].
-    pub fn from_name(name: &str) -> Result<Method, KernelError> {
-        Method::ALL
-            .into_iter()
-            .find(|m| m.name() == name)
-            .ok_or_else(|| KernelError::UnknownMethod {
-                got: name.to_owned(),
-            })
-    }
-
-    /// Learn the threshold of finite scores sorted ascending by total order.
-    ///
-    /// # Errors
-    /// As [`threshold::fit_sorted`].
-    pub fn fit_sorted(
-        self,
-        sorted: Vec<f64>,
-        max_degree: usize,
-    ) -> Result<LTrendFit<f64>, KernelError> {
-        match self {
-            Method::Paper => threshold::fit_sorted(sorted, max_degree, 0),
-        }
-    }
-}
+/// The method a monitor re-learns with: the methods of `fit`, one list for both.
+pub use crate::method::Method;
 
 /// The options of a [`Monitor`], fixed at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +80,7 @@ pub struct MonitorConfig {
     pub refit_every: usize,
     /// Finite scores needed before the first threshold (at most `window`).
     pub min_scores: usize,
-    /// As for [`threshold::fit`].
+    /// As for [`method::fit_method`] (only [`Method::Paper`] uses it).
     pub max_degree: usize,
     /// What to do with NaN and infinite scores (see the module notes).
     pub nan_policy: NanPolicy,
@@ -174,13 +128,14 @@ impl MonitorConfig {
 /// What the last refit learned, and when.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refit {
-    /// `tau*` of the window at the refit; `+inf` when no degree split it.
+    /// The threshold of the window at the refit; `+inf` when the method found no split.
     pub threshold: f64,
-    /// `d*`; `None` when no degree split the window.
+    /// `d*` of the paper's method; `None` when no degree split the window, and
+    /// always for the split methods.
     pub degree: Option<usize>,
     /// Scores of that window at or above the threshold.
     pub n_anomalies: usize,
-    /// The per-degree table of the fit.
+    /// The per-degree table of the paper's fit; empty for the split methods.
     pub rows: Vec<DegreeRow>,
     /// `n_seen` when the refit ran.
     pub at: u64,
@@ -194,9 +149,10 @@ pub struct HistoryEntry {
     /// `n_seen` when the refit ran; the threshold judged every later score until the
     /// next entry.
     pub at: u64,
-    /// The threshold learned; `+inf` when no degree split the window.
+    /// The threshold learned; `+inf` when the method found no split.
     pub threshold: f64,
-    /// The degree chosen; `None` when no degree split the window.
+    /// The degree chosen; `None` when no degree split the window, and always for
+    /// the split methods.
     pub degree: Option<usize>,
 }
 
@@ -490,11 +446,7 @@ impl Monitor {
         self.evicted.clear();
         self.since_refit = 0;
         let n_scores = merged.len();
-        let fit = match self
-            .config
-            .method
-            .fit_sorted(merged, self.config.max_degree)
-        {
+        let fit = match method::fit_sorted(merged, self.config.method, self.config.max_degree, 0) {
             Ok(fit) => fit,
             Err(err) => {
                 // NOTE: unreachable while min_scores >= 3 holds; if it ever fails, mark
@@ -503,18 +455,23 @@ impl Monitor {
                 return Err(err);
             }
         };
-        self.work.merged = std::mem::replace(&mut self.sorted, fit.sorted);
+        let (threshold, n_anomalies) = (fit.threshold(), fit.n_anomalies());
+        let (sorted, degree, rows) = match fit {
+            MethodFit::Paper(fit) => (fit.sorted, fit.degree, fit.rows),
+            MethodFit::Split(fit) => (fit.sorted, None, Vec::new()),
+        };
+        self.work.merged = std::mem::replace(&mut self.sorted, sorted);
         self.n_refits = self.n_refits.saturating_add(1).min(MAX_COUNT);
         self.record(HistoryEntry {
             at: self.n_seen,
-            threshold: fit.threshold,
-            degree: fit.degree,
+            threshold,
+            degree,
         });
         self.last = Some(Refit {
-            threshold: fit.threshold,
-            degree: fit.degree,
-            n_anomalies: fit.n_anomalies,
-            rows: fit.rows,
+            threshold,
+            degree,
+            n_anomalies,
+            rows,
             at: self.n_seen,
             n_scores,
         });
@@ -812,7 +769,7 @@ fn decode(bytes: &[u8]) -> Result<Monitor, SnapshotError> {
         }
     };
     let method_name = r.short_str("method")?;
-    let method = Method::from_name(&method_name).map_err(|e| inconsistent(e.to_string()))?;
+    let method = Method::parse(&method_name).map_err(|e| inconsistent(e.to_string()))?;
     let config = MonitorConfig {
         window,
         refit_every,
@@ -1001,9 +958,11 @@ fn check_history(
                 entry.at, config.min_scores
             )));
         }
+        let paper = config.method == Method::Paper;
         let fault = match entry.degree {
             _ if entry.threshold.is_nan() => Some("the threshold is NaN".to_owned()),
-            None if entry.threshold != f64::INFINITY => Some(format!(
+            Some(d) if !paper => Some(format!("degree {d} for {}", config.method)),
+            None if paper && entry.threshold != f64::INFINITY => Some(format!(
                 "a refit with no split has threshold +inf, not {}",
                 entry.threshold
             )),
@@ -1053,6 +1012,15 @@ fn check_refit(
             refit.n_scores, config.min_scores, config.window
         )));
     }
+    if config.method == Method::Paper {
+        check_paper_refit(refit, config)
+    } else {
+        check_split_refit(refit, config.method)
+    }
+}
+
+/// A paper refit: a per-degree table a fit could have produced, and its choice.
+fn check_paper_refit(refit: &Refit, config: &MonitorConfig) -> Result<(), SnapshotError> {
     let top = config.max_degree.min(refit.n_scores - 2);
     let degrees_ok = refit.rows.len() == top
         && refit.rows.iter().enumerate().all(|(i, row)| {
@@ -1072,6 +1040,29 @@ fn check_refit(
         return Err(inconsistent(
             "the chosen degree does not match the threshold",
         ));
+    }
+    Ok(())
+}
+
+/// A split refit: no degree, no table, and a count that matches the threshold
+/// (`+inf` exactly when nothing was split off).
+fn check_split_refit(refit: &Refit, method: Method) -> Result<(), SnapshotError> {
+    if refit.degree.is_some() || !refit.rows.is_empty() {
+        return Err(inconsistent(format!(
+            "a degree or a per-degree table for {method}"
+        )));
+    }
+    let split = refit.threshold.is_finite();
+    let count_ok = if split {
+        (1..=refit.n_scores).contains(&refit.n_anomalies)
+    } else {
+        refit.threshold == f64::INFINITY && refit.n_anomalies == 0
+    };
+    if !count_ok {
+        return Err(inconsistent(format!(
+            "{method} split off {} of {} scores at threshold {}",
+            refit.n_anomalies, refit.n_scores, refit.threshold
+        )));
     }
     Ok(())
 }
@@ -1378,10 +1369,112 @@ mod tests {
             Monitor::new(c),
             Err(KernelError::InvalidMaxDegree { .. })
         ));
-        assert_eq!(Method::from_name("paper"), Ok(Method::Paper));
-        assert!(Method::from_name("otsu").is_err());
-        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
-        assert_eq!(names, Method::NAMES);
+        for method in Method::ALL {
+            let c = MonitorConfig {
+                method,
+                ..config(10, 1, 3)
+            };
+            assert_eq!(Monitor::new(c).unwrap().config().method, method);
+        }
+        assert_eq!(
+            Method::parse("otsu"),
+            Err(KernelError::UnknownMethod { got: "otsu".into() })
+        );
+    }
+
+    const SPLIT_METHODS: [Method; 4] = [
+        Method::TwoSegment,
+        Method::Knee,
+        Method::LogKnee,
+        Method::TailAware,
+    ];
+
+    /// A monitor of `method` fed `n` scores, checked against `fit_method` of its
+    /// window after every refit: threshold bit for bit, count, no degree, no table.
+    fn split_monitor(method: Method, c: MonitorConfig, seed: u64, n: usize) -> Monitor {
+        let mut rng = Rng(seed);
+        let mut monitor = Monitor::new(MonitorConfig { method, ..c }).unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..n {
+            monitor.update(rng.score()).unwrap();
+            if monitor.n_refits() as usize > seen.len() {
+                let window = monitor.window_scores();
+                let direct = method::fit_method(&window, method, 5, NanPolicy::Raise).unwrap();
+                let last = monitor.last_refit().unwrap();
+                assert_eq!(last.threshold.to_bits(), direct.threshold().to_bits());
+                assert_eq!(last.n_anomalies, direct.n_anomalies(), "{method}");
+                assert_eq!((last.degree, last.rows.len()), (None, 0), "{method}");
+                seen.push((monitor.n_seen(), direct.threshold().to_bits(), None));
+            }
+        }
+        assert!(seen.len() >= 3, "{method}");
+        assert_eq!(history_bits(&monitor), seen, "{method}");
+        monitor
+    }
+
+    #[test]
+    fn split_method_refits_equal_fit_method_of_the_window() {
+        for method in SPLIT_METHODS {
+            for (window, refit_every, min_scores, seed) in [
+                (50, 7, 10, 1),
+                (64, 64, 64, 2),
+                (30, 45, 3, 3),
+                (3, 1, 3, 5),
+            ] {
+                let monitor = split_monitor(
+                    method,
+                    config(window, refit_every, min_scores),
+                    seed,
+                    3 * window + 5 * refit_every,
+                );
+                let sorted = method::fit_method(&monitor.sorted, method, 5, NanPolicy::Raise);
+                let MethodFit::Split(direct) = sorted.unwrap() else {
+                    panic!("{method} is a split method");
+                };
+                assert_eq!(monitor.sorted, direct.sorted);
+            }
+        }
+    }
+
+    #[test]
+    fn a_restored_split_monitor_continues_identically() {
+        let mut rng = Rng(12);
+        let scores: Vec<f64> = (0..600).map(|_| rng.score()).collect();
+        for method in SPLIT_METHODS {
+            let c = MonitorConfig {
+                method,
+                ..config(40, 9, 30)
+            };
+            let mut straight = Monitor::new(c).unwrap();
+            let expected = straight.update_many(&scores).unwrap();
+            for cut in [0, 29, 30, 31, 77, 500] {
+                let mut first = Monitor::new(c).unwrap();
+                let mut flags = first.update_many(&scores[..cut]).unwrap();
+                let mut second = Monitor::from_bytes(&first.to_bytes()).unwrap();
+                assert_eq!(second.config().method, method);
+                flags.extend(second.update_many(&scores[cut..]).unwrap());
+                assert_eq!(flags, expected, "{method}, cut {cut}");
+                assert_eq!(second.to_bytes(), straight.to_bytes(), "{method}");
+            }
+        }
+    }
+
+    #[test]
+    fn split_snapshots_with_a_degree_are_refused() {
+        let monitor = split_monitor(Method::Knee, config(20, 5, 10), 7, 60);
+        let last = monitor.last_refit().unwrap();
+        let (at, tau) = (last.at, last.threshold);
+        assert_inconsistent(
+            &with_history(&monitor, &[(at, tau, 2)]),
+            "degree 2 for knee",
+        );
+        // The last refit ends with n_anomalies, at, n_scores and an empty table
+        // (four u64) just before the history.
+        let none_split_off = reseal(&monitor.to_bytes(), |p| {
+            let count_at = history_offset(&monitor, p) - 4 * 8;
+            p[count_at..count_at + 8].copy_from_slice(&0u64.to_le_bytes());
+        });
+        assert_inconsistent(&none_split_off, "knee split off 0 of 20 scores");
     }
 
     #[test]

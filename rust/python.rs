@@ -9,10 +9,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PySlice, PyType};
 
 use crate::error::KernelError;
-// NOTE: the monitor keeps its own `Method` (the methods it can refit with); `fit`
-// dispatches on `method::Method`, imported here as `FitMethod`.
-use crate::method::{self, Method as FitMethod, MethodFit, SplitFit};
-use crate::monitor::{Method, Monitor, MonitorConfig};
+use crate::method::{self, Method, MethodFit, SplitFit};
+use crate::monitor::{Monitor, MonitorConfig};
 use crate::partial::{ProjectionState, RescanState, ScanState, ScoreRange, SegmentMoments};
 use crate::sort::{count_non_finite, finite_bounds, sorted_finite, NanPolicy, Score};
 use crate::threshold::{self, CurveFit, LTrendFit};
@@ -69,11 +67,8 @@ fn parse_nan_policy(nan_policy: &str) -> PyResult<NanPolicy> {
     }
 }
 
-fn parse_method(name: &str) -> PyResult<FitMethod> {
-    FitMethod::from_name(name).ok_or_else(|| {
-        let names: Vec<&str> = FitMethod::ALL.iter().map(|m| m.name()).collect();
-        PyValueError::new_err(format!("method: must be one of {names:?}, got {name:?}"))
-    })
+fn parse_method(name: &str) -> PyResult<Method> {
+    Ok(Method::parse(name)?)
 }
 
 /// The raw outcome of `fit`, unpacked by `ltrend.Result`.
@@ -223,7 +218,7 @@ fn fit_typed<T>(
     scores: PyReadonlyArray1<'_, T>,
     max_degree: usize,
     nan_policy: NanPolicy,
-    method: FitMethod,
+    method: Method,
 ) -> PyResult<RawFit>
 where
     T: Score + numpy::Element,
@@ -466,7 +461,7 @@ impl PyMonitor {
             min_scores,
             max_degree,
             nan_policy: parse_nan_policy(nan_policy)?,
-            method: Method::from_name(method)?,
+            method: parse_method(method)?,
         };
         Ok(PyMonitor {
             inner: Mutex::new(Monitor::new(config)?),
@@ -1283,7 +1278,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MONITOR_HISTORY_LIMIT", crate::monitor::HISTORY_LIMIT)?;
     m.add("MAX_DEGREE_LIMIT", crate::polyfit::MAX_DEGREE_LIMIT)?;
     m.add("MIN_SCORES", threshold::MIN_SCORES)?;
-    let names: Vec<&str> = FitMethod::ALL.iter().map(|m| m.name()).collect();
+    let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
     m.add("METHODS", names)?;
     Ok(())
 }

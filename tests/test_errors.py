@@ -92,7 +92,10 @@ CASES: list[tuple[str, Callable[[], object], type[Exception], str]] = [
         "UnknownMethod",
         lambda: core_monitor(method="otsu"),
         ValueError,
-        "method: the monitor implements",
+        re.escape(
+            'method: must be one of ["paper", "two_segment", "knee", "log_knee", '
+            '"tail_aware"], got "otsu"'
+        ),
     ),
     (
         "NotEnoughScores",
