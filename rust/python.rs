@@ -382,7 +382,8 @@ struct MonitorStatus {
     n_window: usize,
     #[pyo3(get)]
     since_refit: usize,
-    /// The last refit's table: (degree, threshold, compactness, count) per degree.
+    /// The last refit's table: (degree, threshold, compactness, count) per degree;
+    /// empty for the split methods.
     #[pyo3(get)]
     table: Vec<(usize, f64, f64, usize)>,
     #[pyo3(get)]
@@ -502,7 +503,8 @@ impl PyMonitor {
     }
 
     /// The status and the refit history, read under one lock: `n_seen` at each
-    /// refit (int64), its threshold (float64) and its degree (None for no split).
+    /// refit (int64), its threshold (float64) and its degree (None for no split and
+    /// for the split methods).
     fn history<'py>(&self, py: Python<'py>) -> PyResult<RawHistory<'py>> {
         let (status, at, thresholds, degrees) = with_monitor(py, &self.inner, |m| {
             let history = m.history();

@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import ltrend
-from ltrend import Monitor
+from ltrend import Monitor, _core
 from ltrend._validation import NanPolicy
 from ltrend.monitor import HISTORY_LIMIT
 
@@ -36,9 +36,15 @@ class NaiveMonitor:
     """The monitor's contract written the obvious way, on ltrend.fit."""
 
     def __init__(
-        self, window: int, refit_every: int, min_scores: int, nan_policy: str
+        self,
+        window: int,
+        refit_every: int,
+        min_scores: int,
+        nan_policy: str,
+        method: str = "paper",
     ) -> None:
         self.window: collections.deque[float] = collections.deque(maxlen=window)
+        self.method = method
         self.refit_every = refit_every
         self.min_scores = min_scores
         self.omit = nan_policy == "omit"
@@ -59,7 +65,8 @@ class NaiveMonitor:
         self.since += 1
         due = self.min_scores if self.threshold is None else self.refit_every
         if self.since >= due:
-            self.threshold = ltrend.fit(np.array(self.window)).threshold
+            window = np.array(self.window)
+            self.threshold = ltrend.fit(window, method=self.method).threshold
             self.since = 0
             self.n_refits += 1
             self.history.append((self.n_seen, self.threshold))
@@ -103,6 +110,7 @@ def seal(magic: bytes, version: int, payload: bytes) -> bytes:
 # --- the equality with ltrend.fit ---------------------------------------------
 
 
+@pytest.mark.parametrize("method", ltrend.METHODS)
 @given(
     window=st.integers(3, 60),
     refit_every=st.integers(1, 80),
@@ -112,6 +120,7 @@ def seal(magic: bytes, version: int, payload: bytes) -> bytes:
     omit=st.booleans(),
 )
 def test_batches_follow_the_naive_contract(
+    method: str,
     window: int,
     refit_every: int,
     min_fraction: float,
@@ -131,8 +140,9 @@ def test_batches_follow_the_naive_contract(
         refit_every=refit_every,
         min_scores=min_scores,
         nan_policy=policy,
+        method=method,
     )
-    naive = NaiveMonitor(window, refit_every, min_scores, policy)
+    naive = NaiveMonitor(window, refit_every, min_scores, policy, method)
     cuts = np.sort(rng.integers(0, n + 1, 5))
     for batch in np.split(scores, cuts):
         mask = monitor.update_many(batch)
@@ -147,12 +157,13 @@ def test_batches_follow_the_naive_contract(
     assert monitor.n_omitted == int(np.count_nonzero(~np.isfinite(scores)))
 
 
+@pytest.mark.parametrize("method", ltrend.METHODS)
 @given(seed=st.integers(0, 2**32 - 1), refit_every=st.integers(1, 40))
 def test_after_every_refit_the_threshold_is_fit_of_the_window(
-    seed: int, refit_every: int
+    method: str, seed: int, refit_every: int
 ) -> None:
     rng = np.random.default_rng(seed)
-    monitor = Monitor(window=50, refit_every=refit_every, min_scores=20)
+    monitor = Monitor(window=50, refit_every=refit_every, min_scores=20, method=method)
     seen_refits = 0
     replayed: list[tuple[int, float]] = []
     for z in l_stream(rng, 300):
@@ -161,7 +172,7 @@ def test_after_every_refit_the_threshold_is_fit_of_the_window(
         if status.n_refits == seen_refits:
             continue
         seen_refits = status.n_refits
-        direct = ltrend.fit(monitor.window_scores())
+        direct = ltrend.fit(monitor.window_scores(), method=method)
         replayed.append((status.n_seen, direct.threshold))
         assert status.threshold == direct.threshold
         assert status.degree == direct.degree
@@ -403,6 +414,23 @@ def test_options_are_checked(
         Monitor(**options)  # type: ignore[arg-type]
 
 
+def test_an_unknown_method_is_refused_naming_every_method() -> None:
+    with pytest.raises(ValueError, match="method: must be one of") as python_error:
+        Monitor(method="otsu")
+    with pytest.raises(ValueError, match="method: must be one of") as core_error:
+        _core.Monitor(
+            window=10,
+            refit_every=1,
+            min_scores=3,
+            max_degree=5,
+            nan_policy="raise",
+            method="otsu",
+        )
+    for name in ltrend.METHODS:
+        assert repr(name) in str(python_error.value)
+        assert f'"{name}"' in str(core_error.value)
+
+
 def test_scores_are_checked() -> None:
     monitor = Monitor(window=10, refit_every=3)
     with pytest.raises(TypeError, match="score: expected a real number"):
@@ -431,15 +459,18 @@ def fed_monitor(seed: int = 0, n: int = 137, window: int = 40) -> Monitor:
     return monitor
 
 
-def test_snapshot_round_trip_and_continuation() -> None:
+@pytest.mark.parametrize("method", ltrend.METHODS)
+def test_snapshot_round_trip_and_continuation(method: str) -> None:
     rng = np.random.default_rng(8)
     scores = l_stream(rng, 3_000)
-    straight = Monitor(window=400, refit_every=70, min_scores=100, nan_policy="omit")
+    options = {"window": 400, "refit_every": 70, "min_scores": 100}
+    straight = Monitor(**options, nan_policy="omit", method=method)
     expected = straight.update_many(scores)
     for cut in (0, 50, 99, 100, 101, 399, 400, 1_234, 2_999):
-        first = Monitor(window=400, refit_every=70, min_scores=100, nan_policy="omit")
+        first = Monitor(**options, nan_policy="omit", method=method)
         head = first.update_many(scores[:cut])
         second = Monitor.from_bytes(first.to_bytes())
+        assert second.method == method
         assert second.status() == first.status()
         assert np.array_equal(second.window_scores(), first.window_scores())
         tail = second.update_many(scores[cut:])
@@ -531,6 +562,19 @@ def test_well_sealed_impossible_states_are_refused() -> None:
     bad[ring_end - 8 : ring_end] = struct.pack("<d", math.nan)
     with pytest.raises(ValueError, match="inconsistent state: a non-finite score"):
         Monitor.from_bytes(seal(magic, version, bytes(bad)))
+
+
+def test_a_snapshot_of_an_unknown_method_is_refused() -> None:
+    magic, version, payload = snapshot_parts(fed_monitor().to_bytes())
+    # The method name follows four option sizes, the NaN-policy tag and its length.
+    at = 4 * 8 + 1
+    assert payload[at : at + 6] == b"\x05paper"
+    renamed = payload[:at] + b"\x05otsu!" + payload[at + 6 :]
+    with pytest.raises(
+        ValueError, match="inconsistent state: method: must be one of"
+    ) as caught:
+        Monitor.from_bytes(seal(magic, version, renamed))
+    assert all(f'"{name}"' in str(caught.value) for name in ltrend.METHODS)
 
 
 def _history_offset(payload: bytes) -> int:

@@ -545,6 +545,7 @@ def test_best_f1_ignores_nan_scores() -> None:
 # --- Monitor -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("method", ltrend.METHODS)
 @given(
     data=st.data(),
     window=st.integers(3, 80),
@@ -554,6 +555,7 @@ def test_best_f1_ignores_nan_scores() -> None:
     scale=st.sampled_from(["moderate", "any"]),
 )
 def test_monitor_follows_fit_on_any_floats(
+    method: str,
     data: st.DataObject,
     window: int,
     refit_every: int,
@@ -572,8 +574,9 @@ def test_monitor_follows_fit_on_any_floats(
         refit_every=refit_every,
         min_scores=min_scores,
         nan_policy=policy,
+        method=method,
     )
-    naive = NaiveMonitor(window, refit_every, min_scores, policy)
+    naive = NaiveMonitor(window, refit_every, min_scores, policy, method)
     cuts = np.sort(data.draw(arrays(np.int64, 4, elements=st.integers(0, scores.size))))
     flagged = 0
     for batch in np.split(scores, cuts):
@@ -585,6 +588,7 @@ def test_monitor_follows_fit_on_any_floats(
         # The monitor's own snapshot is always accepted and restores it exactly.
         restored = Monitor.from_bytes(monitor.to_bytes())
         assert restored.to_bytes() == monitor.to_bytes()
+        assert restored.method == method
         monitor = restored
     status = monitor.status()
     assert status.n_seen == scores.size

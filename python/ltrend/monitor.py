@@ -59,7 +59,8 @@ class MonitorStatus(NamedTuple):
     #: The threshold in force; None until the first refit, +inf when the last
     #: refit found no split (then nothing is flagged).
     threshold: float | None
-    #: The degree the last refit chose; None before it, or when it found no split.
+    #: The degree the last refit chose; None before it, when it found no split,
+    #: and always for a method other than ``"paper"`` (as :func:`ltrend.fit`).
     degree: int | None
     #: ``n_seen`` when the last refit ran; None before the first.
     last_refit: int | None
@@ -79,7 +80,8 @@ class MonitorStatus(NamedTuple):
     refit_size: int | None
     #: How many of those scores the last refit put at or above its threshold.
     refit_anomalies: int | None
-    #: The per-degree table of the last refit (empty before the first).
+    #: The per-degree table of the last refit (empty before the first, and for a
+    #: method other than ``"paper"``, which fits no polynomial degree).
     table: tuple[DegreeRow, ...]
 
 
@@ -122,8 +124,9 @@ class Monitor:
     (``score >= threshold`` is anomalous), then enters a window of the latest
     ``window`` scores. The threshold is learned on the window as soon as it holds
     ``min_scores`` scores, and re-learned after every ``refit_every`` further
-    scores. Each refit is exactly :func:`ltrend.fit` on the window: right after
-    one, ``monitor.threshold == ltrend.fit(monitor.window_scores()).threshold``.
+    scores. Each refit is exactly :func:`ltrend.fit` on the window with the
+    monitor's ``method`` and ``max_degree``: right after one, ``monitor.threshold
+    == ltrend.fit(monitor.window_scores(), method=monitor.method).threshold``.
 
     Parameters
     ----------
@@ -142,14 +145,16 @@ class Monitor:
         is left unchanged); ``"omit"`` judges them normal, as :func:`ltrend.fit`
         labels them, and keeps them out of the window.
     method : str, default "paper"
-        One of ``ltrend.METHODS``.
+        One of ``ltrend.METHODS``; each refit runs it. The split methods (every
+        one but ``"paper"``) report no degree and an empty table, as
+        :func:`ltrend.fit` does for them.
 
     Raises
     ------
     TypeError
         For a non-integer size or degree.
     ValueError
-        For an option out of range, or a method the monitor does not implement.
+        For an option out of range, or a method not in ``ltrend.METHODS``.
 
     See Also
     --------
@@ -160,8 +165,8 @@ class Monitor:
     *Before the first threshold* (``threshold is None``) every score is judged
     normal. *Non-finite scores* under ``nan_policy="omit"`` count in ``n_seen``
     and ``n_omitted`` but neither enter the window nor advance the refit
-    schedule. *No split*: when a refit finds no candidate degree (for example a
-    window of equal scores), the threshold is +inf and nothing is flagged until
+    schedule. *No split*: when a refit finds no split (for example a window of
+    equal scores), the threshold is +inf and nothing is flagged until
     the next refit. *Float32* scores are judged and stored as their exact
     float64 values, so they behave as the same values passed as float64.
 
@@ -410,7 +415,10 @@ class Monitor:
 
     @property
     def degree(self) -> int | None:
-        """The degree the last refit chose (None before it, or for no split)."""
+        """The degree the last refit chose.
+
+        None before it, for no split, and for a method other than ``"paper"``.
+        """
         return self._core.status().degree
 
     @property
@@ -445,7 +453,10 @@ class Monitor:
 
     @property
     def table(self) -> tuple[DegreeRow, ...]:
-        """The per-degree table of the last refit (empty before the first)."""
+        """The per-degree table of the last refit.
+
+        Empty before the first, and for a method other than ``"paper"``.
+        """
         return self.status().table
 
     @property
