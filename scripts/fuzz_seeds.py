@@ -31,22 +31,26 @@ def l_scores(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def monitors(rng: np.random.Generator) -> list[ltrend.Monitor]:
     """Monitors in every state a snapshot can hold: empty, filling, refitted,
-    full with evicted scores, with NaN omitted, with a long history."""
+    full with evicted scores, with NaN omitted, with a long history; the methods
+    taken in turn, so that every one has a snapshot."""
     made = []
-    for window, every, min_scores, n, policy in [
-        (5, 2, 3, 0, "raise"),
-        (10, 4, 8, 5, "raise"),
-        (12, 5, 6, 30, "omit"),
-        (40, 9, 20, 137, "raise"),
-        (30, 50, 30, 95, "omit"),
-        (3, 1, 3, 200, "raise"),
-    ]:
+    for i, (window, every, min_scores, n, policy) in enumerate(
+        [
+            (5, 2, 3, 0, "raise"),
+            (10, 4, 8, 5, "raise"),
+            (12, 5, 6, 30, "omit"),
+            (40, 9, 20, 137, "raise"),
+            (30, 50, 30, 95, "omit"),
+            (3, 1, 3, 200, "raise"),
+        ]
+    ):
         monitor = ltrend.Monitor(
             window=window,
             refit_every=every,
             min_scores=min_scores,
             max_degree=int(rng.integers(1, 11)),
             nan_policy=policy,  # type: ignore[arg-type]
+            method=ltrend.METHODS[i % len(ltrend.METHODS)],
         )
         scores = l_scores(rng, n)
         if policy == "omit":
@@ -78,11 +82,17 @@ def main() -> None:
         [(20, 5, 10, 5, 0, 7), (60, 13, 40, 3, 1, 31), (8, 80, 8, 10, 2, 3)]
     ):
         # Head: window - 3, refit_every - 1, min_scores - 3, max_degree - 1,
-        # flags (bit 0 omit, bit 1 float32), batch length - 1.
-        head = bytes([window - 3, every - 1, min_scores - 3, degree - 1, flags, batch])
+        # flags (bit 0 omit, bit 1 float32, bits 2.. the index in METHODS),
+        # batch length - 1.
         scores = l_scores(rng, 300)
         dtype = "<f4" if flags & 2 else "<f8"
-        write("monitor", str(i), head + scores.astype(dtype).tobytes())
+        for m, method in enumerate(ltrend.METHODS):
+            mode = flags | m << 2
+            head = bytes(
+                [window - 3, every - 1, min_scores - 3, degree - 1, mode, batch]
+            )
+            data = head + scores.astype(dtype).tobytes()
+            write("monitor", f"{i}-{method}", data)
     written = sorted(p.relative_to(CORPUS) for p in CORPUS.glob("*/seed-*"))
     print(f"{len(written)} seeds in {CORPUS}")
 

@@ -2,25 +2,29 @@
 //! options and score streams (any f64 or f32 bit pattern), in batches, with manual
 //! refits and snapshot round trips in between. The monitor must never panic, and
 //! must match the naive model exactly: the same flags, the same window, and after
-//! every refit the threshold of `fit` on that window, bit for bit.
+//! every refit the threshold and count of `fit_method` on that window, bit for
+//! bit, whichever method the input picks.
 #![no_main]
 
 use std::collections::VecDeque;
 
 use libfuzzer_sys::fuzz_target;
+use ltrend::method::fit_method;
 use ltrend::monitor::{Method, Monitor, MonitorConfig};
 use ltrend::sort::NanPolicy;
-use ltrend::threshold::fit;
 use ltrend::KernelError;
 
-/// The monitor's contract on `ltrend::threshold::fit`, one score at a time.
+/// The monitor's contract on `ltrend::method::fit_method`, one score at a time.
 struct Naive {
+    method: Method,
     window: VecDeque<f64>,
     size: usize,
     refit_every: usize,
     min_scores: usize,
     max_degree: usize,
     threshold: Option<f64>,
+    /// Scores of the window at or above the threshold at the last refit.
+    n_anomalies: Option<usize>,
     since: usize,
     n_seen: u64,
     n_flagged: u64,
@@ -30,8 +34,10 @@ struct Naive {
 impl Naive {
     fn refit(&mut self) {
         let scores: Vec<f64> = self.window.iter().copied().collect();
-        let result = fit(&scores, self.max_degree, NanPolicy::Raise).expect("window fits");
-        self.threshold = Some(result.threshold);
+        let result = fit_method(&scores, self.method, self.max_degree, NanPolicy::Raise)
+            .expect("window fits");
+        self.threshold = Some(result.threshold());
+        self.n_anomalies = Some(result.n_anomalies());
         self.since = 0;
         self.n_refits += 1;
     }
@@ -72,6 +78,11 @@ fn check_state(monitor: &Monitor, naive: &Naive) {
         monitor.threshold().map(f64::to_bits),
         naive.threshold.map(f64::to_bits)
     );
+    assert_eq!(
+        monitor.last_refit().map(|r| r.n_anomalies),
+        naive.n_anomalies
+    );
+    assert_eq!(monitor.config().method, naive.method);
     assert_eq!(monitor.n_seen(), naive.n_seen);
     assert_eq!(monitor.n_flagged(), naive.n_flagged);
     assert_eq!(monitor.n_refits(), naive.n_refits);
@@ -94,18 +105,21 @@ fuzz_target!(|data: &[u8]| {
         } else {
             NanPolicy::Omit
         },
-        method: Method::Paper,
+        // Bits 2.. of head[4] pick the method, so older inputs (0 there) stay paper.
+        method: Method::ALL[usize::from(head[4] >> 2) % Method::ALL.len()],
     };
     let narrow = head[4] & 2 != 0;
     let batch = 1 + usize::from(head[5] % 32);
     let mut monitor = Monitor::new(config).expect("options in range");
     let mut naive = Naive {
+        method: config.method,
         window: VecDeque::new(),
         size: config.window,
         refit_every: config.refit_every,
         min_scores: config.min_scores,
         max_degree: config.max_degree,
         threshold: None,
+        n_anomalies: None,
         since: 0,
         n_seen: 0,
         n_flagged: 0,

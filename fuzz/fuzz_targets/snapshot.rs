@@ -1,7 +1,8 @@
 //! Hostile bytes as a monitor snapshot (`Monitor::from_bytes`, the function behind
 //! `ltrend.Monitor.from_bytes`). Decoding must refuse them with an error and never
 //! panic; whatever it accepts must re-encode to the very same bytes and go on
-//! working: updates, a refit that equals `fit` of the window, another round trip.
+//! working: updates, a refit that equals `fit_method` of the window (with the
+//! monitor's method), another round trip.
 //!
 //! The first byte picks how the rest is used. Even: the bytes as they are, which
 //! exercises the envelope (magic, length, checksum, version). Odd: the bytes as a
@@ -12,10 +13,10 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use ltrend::method::fit_method;
 use ltrend::monitor::{Monitor, MAX_COUNT, SNAPSHOT_VERSION};
 use ltrend::snapshot::Writer;
 use ltrend::sort::NanPolicy;
-use ltrend::threshold::fit;
 
 fn sealed(payload: &[u8]) -> Vec<u8> {
     let mut writer = Writer::with_capacity(payload.len());
@@ -25,13 +26,14 @@ fn sealed(payload: &[u8]) -> Vec<u8> {
     writer.seal(SNAPSHOT_VERSION)
 }
 
-/// After a refit the threshold is exactly `fit` of the window (rust/monitor.rs).
+/// After a refit the threshold is exactly `fit_method` of the window (rust/monitor.rs).
 fn assert_threshold_is_fit_of_window(monitor: &Monitor) {
     let window = monitor.window_scores();
-    let direct = fit(&window, monitor.config().max_degree, NanPolicy::Raise)
+    let config = monitor.config();
+    let direct = fit_method(&window, config.method, config.max_degree, NanPolicy::Raise)
         .expect("a window of at least min_scores finite scores fits");
     let threshold = monitor.threshold().expect("a refit sets the threshold");
-    assert_eq!(threshold.to_bits(), direct.threshold.to_bits());
+    assert_eq!(threshold.to_bits(), direct.threshold().to_bits());
 }
 
 fuzz_target!(|data: &[u8]| {
