@@ -430,6 +430,22 @@ def test_snapshot_json_is_the_monitor_summary(
     assert printed["history"]["n_seen"][-1] == printed["last_refit"]
 
 
+def test_snapshot_of_a_breakpoint_method_monitor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monitor = ltrend.Monitor(window=500, refit_every=100, method="knee")
+    monitor.update_many(load_demo().scores)
+    path = tmp_path / "monitor.snapshot"
+    path.write_bytes(monitor.to_bytes())
+    assert main(["snapshot", str(path)]) == 0
+    printed = capsys.readouterr().out
+    assert ", method knee\n" in printed
+    assert monitor.threshold is not None
+    assert f"threshold    {monitor.threshold:.6g}\n" in printed
+    assert "degree       none (a breakpoint method)\n" in printed
+    assert {degree for _, _, degree in _refit_rows(printed)} == {None}
+
+
 def test_snapshot_from_stdin_and_before_the_first_refit() -> None:
     young = ltrend.Monitor(window=100, refit_every=50)
     young.update_many(load_demo().scores[:30])

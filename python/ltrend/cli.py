@@ -215,6 +215,13 @@ def _load_monitor(path: str) -> Monitor:
         raise CommandError(f"{source}: {err}") from None
 
 
+def _degree_text(degree: int | None, threshold: float) -> str:
+    """The last refit's degree, or why it has none: no split, or a split method."""
+    if degree is not None:
+        return str(degree)
+    return "none (no split)" if threshold == math.inf else "none (a breakpoint method)"
+
+
 def _describe_monitor(monitor: Monitor) -> list[str]:
     """The state of a monitor as aligned lines, and its last refits as a table."""
     summary = monitor.to_dict()
@@ -231,9 +238,8 @@ def _describe_monitor(monitor: Monitor) -> list[str]:
             f"{summary['min_scores']} scores needed)"
         )
     else:
-        degree = "none (no split)" if summary["degree"] is None else summary["degree"]
         lines.append(f"threshold    {threshold:.6g}")
-        lines.append(f"degree       {degree}")
+        lines.append(f"degree       {_degree_text(summary['degree'], threshold)}")
         lines.append(f"learned at   score {summary['last_refit']}")
     lines.append(
         f"scores       {summary['n_seen']} seen, {summary['n_flagged']} flagged, "
