@@ -289,6 +289,88 @@ def consensus(*members: Candidate) -> Candidate:
     return apply
 
 
+def _knee_point(curve: FloatArray) -> tuple[int, float]:
+    """The first maximum of ``x - y`` in the unit square, and its depth."""
+    if curve[-1] == curve[0]:
+        return 0, 0.0
+    depth = np.linspace(0.0, 1.0, curve.size) - (curve - curve[0]) / (
+        curve[-1] - curve[0]
+    )
+    k = int(np.argmax(depth))
+    return k, float(depth[k])
+
+
+def knee_within_branch(scores: FloatArray) -> Mask:
+    """``tail_aware``, then the signed-log knee of its own anomalies when they
+    bend at least as much as an exponential sample of their size (an exponential
+    tail above any cut is again exponential, so the same reference applies)."""
+    s = np.sort(scores)
+    count = int(ltrend.fit(scores, method="tail_aware").n_anomalies)
+    if count < 3:
+        return scores >= s[s.size - count] if count else scores > s[-1]
+    branch = s[s.size - count :]
+    k, depth = _knee_point(signed_log(branch))
+    if depth <= 0.0 or depth < reference_depth(count):
+        return scores >= branch[0]
+    return scores > branch[k]
+
+
+def two_levels(log_scale: bool) -> Candidate:
+    """The best two-level (piecewise-constant) fit of the sorted curve, which is
+    Otsu's split; on the signed-log curve when ``log_scale``."""
+
+    def apply(scores: FloatArray) -> Mask:
+        s = np.sort(scores)
+        v = signed_log(s) if log_scale else (s - np.median(s)) / (np.ptp(s) or 1.0)
+        n = v.size
+        total, squares = np.cumsum(v), np.cumsum(v * v)
+        k = np.arange(1, n)
+        below = squares[k - 1] - total[k - 1] ** 2 / k
+        above = (squares[-1] - squares[k - 1]) - (total[-1] - total[k - 1]) ** 2 / (
+            n - k
+        )
+        return scores >= s[int(k[np.argmin(below + above)])]
+
+    return apply
+
+
+def excess_over_base(reference: str, base_share: float) -> Candidate:
+    """The cut that maximises the F1 estimated from the curve alone.
+
+    The base of the L, the lowest ``base_share`` of the sorted curve, is fitted
+    by a least-squares line against the ``reference`` distribution's quantiles
+    (a straight line in rank for ``"uniform"``). Extended upward, the line says
+    how many of ``n`` normal scores would lie above each cut; the excess of the
+    observed count over it estimates the anomalies there, and the largest excess
+    the anomalies in all, which give an estimated F1 at every cut.
+    """
+    from scipy import stats
+
+    law = {
+        "uniform": stats.uniform,
+        "gaussian": stats.norm,
+        "gumbel": stats.gumbel_r,
+    }[reference]
+
+    def apply(scores: FloatArray) -> Mask:
+        s = np.sort(scores)
+        n = s.size
+        p = (np.arange(n) + 0.5) / n
+        base = p <= base_share
+        slope, intercept = np.polyfit(law.ppf(p[base]), s[base], 1)
+        if not slope > 0:
+            return np.zeros(scores.shape, dtype=bool)
+        flagged = np.arange(1, n)
+        expected = n * law.sf((s[n - flagged] - intercept) / slope)
+        excess = np.maximum(flagged - expected, 0.0)
+        if excess.max() <= 0:
+            return np.zeros(scores.shape, dtype=bool)
+        estimated_f1 = 2.0 * excess / (flagged + excess.max())
+        return _top(scores, float(flagged[np.argmax(estimated_f1)]))
+
+    return apply
+
+
 def candidates() -> dict[str, Candidate]:
     """Every studied method, by the name the study reports."""
     two_segment = fit_method("two_segment")
@@ -328,4 +410,19 @@ def candidates() -> dict[str, Candidate]:
     # The brief's first guess, the other way round: a distinct (heavy) branch
     # gets the tight cut above the log knee.
     found["knee above the log knee if heavy, else log_knee"] = by_tail_inverse()
+    # Studied after tail_aware shipped: a second L inside its branch, the step
+    # (two flat levels) instead of the L, and a cut read from the estimated F1
+    # against the base's extension.
+    found["tail_aware, then the knee within its branch"] = knee_within_branch
+    found["two levels (Otsu)"] = two_levels(log_scale=False)
+    found["two levels (Otsu) of the log curve"] = two_levels(log_scale=True)
+    for reference, share in (
+        ("uniform", 0.9),
+        ("gaussian", 0.5),
+        ("gaussian", 0.9),
+        ("gumbel", 0.9),
+    ):
+        found[f"excess over a {reference} base, lowest {share:.0%}"] = excess_over_base(
+            reference, share
+        )
     return found
