@@ -143,6 +143,13 @@ def _target(
     for g in groups:
         name = group_firsts[g]
         lines.append(f"- {g} first: {name} ({_fmt(by_group[g][name]['f1_ratio'])})")
+    if not met:
+        lines += [
+            "",
+            "What was tried to close the gap, chosen by leave-one-group-out, and why",
+            "no reading of the curve wins the pixel and ResNet groups together:",
+            "`docs/method-study.md` (`python benches/method_study.py`).",
+        ]
     lines.append("")
     return lines
 
