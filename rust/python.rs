@@ -1398,6 +1398,11 @@ impl PySplitFrame {
         self.inner.origin
     }
 
+    /// The score `z` as the in-memory split reads it: `z * 2^-exponent`.
+    fn scaled(&self, z: f64) -> f64 {
+        self.inner.scaled(z)
+    }
+
     fn __reduce__<'py>(
         slf: &Bound<'py, Self>,
     ) -> (Bound<'py, PyType>, (usize, f64, f64, i32, f64)) {
