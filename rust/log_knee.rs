@@ -80,7 +80,7 @@ pub const QUARTILES: [f64; 3] = [0.25, 0.5, 0.75];
 /// # Examples
 /// ```
 /// use ltrend::log_knee::quantile_ranks;
-/// assert_eq!(quantile_ranks(5), vec![1, 2, 3]);
+/// assert_eq!(quantile_ranks(5), vec![1, 2, 3, 4]);
 /// assert_eq!(quantile_ranks(4), vec![0, 1, 2, 3]);
 /// ```
 pub fn quantile_ranks(len: usize) -> Vec<usize> {

@@ -108,7 +108,7 @@ impl SplitFrame {
     }
 
     fn check_place(&self, offset: usize, len: usize) -> Result<(), KernelError> {
-        if offset + len > self.n {
+        if offset.checked_add(len).is_none_or(|end| end > self.n) {
             return Err(invalid(format!(
                 "a bucket at ranks {offset}..{} of a curve of {}",
                 offset + len,
@@ -334,8 +334,9 @@ fn segment_cut<T: Score>(
     around: &Surroundings,
 ) -> Result<Option<SegmentCut>, KernelError> {
     let len = sorted.len();
-    let counted = around.before.count + len + around.after.count;
-    if around.before.count != offset || counted != frame.n {
+    // The place was checked, so offset + len <= n, and after.count <= n - len - offset.
+    let counted = around.after.count.checked_add(offset + len);
+    if around.before.count != offset || counted != Some(frame.n) {
         return Err(invalid(format!(
             "moments of {} points before and {} after a bucket at ranks {offset}..{} of {}",
             around.before.count,
@@ -390,7 +391,7 @@ pub enum LogScale {
 /// # Examples
 /// ```
 /// use ltrend::partial_split::{log_scale_of_ranks, LogScale};
-/// let picked = [(1, 1.0), (2, 2.0), (3, 3.0)];
+/// let picked = [(1, 1.0), (2, 2.0), (3, 3.0), (4, 4.0)];
 /// let scale = log_scale_of_ranks(5, &picked, 0, None).unwrap();
 /// assert_eq!(scale, LogScale::Found { center: 2.0, unit: 2.0 });
 /// ```

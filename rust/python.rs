@@ -1343,10 +1343,15 @@ impl PyLineMoments {
         self.inner.sse()
     }
 
-    fn merge(&self, other: PyRef<'_, Self>) -> Self {
-        PyLineMoments {
-            inner: self.inner.merge(&other.inner),
+    fn merge(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
+        if self.inner.count.checked_add(other.inner.count).is_none() {
+            return Err(PyValueError::new_err(
+                "LineMoments: the merged count overflows",
+            ));
         }
+        Ok(PyLineMoments {
+            inner: self.inner.merge(&other.inner),
+        })
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, LineFields) {

@@ -37,12 +37,22 @@ scheduler, a ``dask.distributed`` cluster when a ``Client`` is active):
    over the chunks (:class:`ltrend._core.RescanState`), only when a split has
    such a side, which is rare for real scores.
 
+The breakpoint methods (``two_segment``, ``knee``, ``log_knee``,
+``tail_aware``) run on the same buckets in the exact mode, each bucket scoring
+its own global ranks with what the scan and a first shuffle tell it about the
+whole curve (``ltrend._dask_split`` describes the passes); their split is the
+in-memory one, except where docs/methods.md lets two near-tied candidates
+trade places.
+
 The approximate mode replaces the shuffle with a histogram: per chunk, the
 moments of the scores in each of ``bins`` bins (edges from the sample), merged
 and fitted on the driver as if each bin's sorted scores were a straight ramp
 with the bin's mean and variance. The candidate thresholds are then approximate,
 but step 3 is the same exact pass, so the counts and compactness reported are
 exact for the thresholds found. ``docs/performance.md`` gives measured errors.
+It runs ``"paper"`` only, by design: a breakpoint method's split is a rank of the
+sorted curve (and ``log_knee`` reads order statistics), which a histogram cannot
+give, so those methods ask for ``mode="exact"``.
 
 NOTE: the partial sums are added in another order than the in-memory fit's, so
 the threshold agrees with ``ltrend.fit`` to ~1e-15 relative, not bit for bit; the
@@ -841,7 +851,14 @@ def fit(
     ``dask.distributed`` cluster when a ``Client`` is active). In the default
     exact mode the result equals ``ltrend.fit`` on the gathered scores: the same
     degree, the same anomaly count and mask, and the threshold within a relative
-    1e-9 (in practice ~1e-15: partial sums are added in another order).
+    1e-9 (in practice ~1e-15: partial sums are added in another order). For a
+    breakpoint method (every method but ``"paper"``) it has the same
+    ``breakpoint``, threshold, count and mask, except where docs/methods.md
+    lets two candidates whose criteria agree to a relative 1e-9 trade places:
+    ``knee`` is exact (the same depths, bit for bit), ``log_knee`` too unless
+    more than half the scores tie (its unit is then a sum added in another
+    order), ``two_segment`` decides between near-ties of its two-line errors
+    by rounding, and ``tail_aware`` follows its parts.
 
     Parameters
     ----------
@@ -855,11 +872,15 @@ def fit(
         cheap count over the chunks comes first), ``"omit"`` leaves them out and
         labels them normal.
     method : str, default "paper"
-        One of ``ltrend.METHODS``; only ``"paper"`` is spread over Dask so far.
+        One of ``ltrend.METHODS`` (see :func:`ltrend.fit`); the breakpoint
+        methods need ``mode="exact"``.
     mode : {"exact", "approximate"}, default "exact"
-        ``"exact"`` sorts the scores by one range-partitioning shuffle;
+        ``"exact"`` sorts the scores by one range-partitioning shuffle (two for
+        ``log_knee``, ``two_segment`` and ``tail_aware``);
         ``"approximate"`` fits a histogram of ``bins`` bins instead (no shuffle)
-        and then counts exactly at the thresholds it finds.
+        and then counts exactly at the thresholds it finds. The approximate mode
+        runs ``"paper"`` only: the breakpoint methods need exact ranks of the
+        sorted curve, which a histogram does not give.
     bucket_size : int, default 2**21
         Scores per bucket of the distributed sort (exact mode), and per chunk of
         :meth:`DaskResult.sorted_scores`.
@@ -874,8 +895,9 @@ def fit(
     -------
     DaskResult
         A :class:`ltrend.Result`: ``threshold``, ``degree``, ``table`` and
-        ``n_anomalies`` computed; ``mask`` a lazy boolean Dask array with the
-        input's chunks.
+        ``n_anomalies`` computed (and ``breakpoint`` for a breakpoint method,
+        with ``degree=None`` and an empty table, as in memory); ``mask`` a lazy
+        boolean Dask array with the input's chunks.
 
     Raises
     ------
@@ -883,9 +905,8 @@ def fit(
         For an input that is not a Dask array, or of a complex or non-numeric dtype.
     ValueError
         As :func:`ltrend.fit` (same messages for non-finite scores and too few
-        scores), and for unknown chunk sizes or an out-of-range option.
-    NotImplementedError
-        For a method of ``ltrend.METHODS`` other than ``"paper"``.
+        scores), for unknown chunk sizes or an out-of-range option, and for a
+        breakpoint method with ``mode="approximate"``.
 
     Notes
     -----
@@ -893,7 +914,11 @@ def fit(
     for the histogram), once to count the candidate splits and, only when a
     side of a split needs measuring again in its own units (a spread near
     1e-300, or a tight cluster far from the median), once more: persist it
-    first if computing it is expensive. It must give the same values on every
+    first if computing it is expensive. A breakpoint method reads it once to
+    scan, once per wave of each shuffle, once to count the scores up to a knee
+    and, for ``log_knee`` on a tied majority, once for the mean deviation;
+    ``tail_aware`` on a light tail reads it twice more (for the bucket holding
+    its cut, and to count up to it). It must give the same values on every
     read. Any finite scores are handled as :func:`ltrend.fit` handles them
     (subnormals and magnitudes near 1.8e308 included).
     A fit's sample is seeded, so the same input gives the same buckets.
@@ -917,6 +942,21 @@ def fit(
     True
     >>> bool((result.mask.compute() == expected.mask).all())
     True
+
+    A breakpoint method gives the in-memory split (here on fewer scores, run in
+    this process):
+
+    >>> import dask
+    >>> few = np.concatenate([scores[:3_000], scores[-60:]])
+    >>> with dask.config.set(scheduler="synchronous"):
+    ...     split = ltrend.dask.fit(
+    ...         da.from_array(few, chunks=700), method="two_segment", bucket_size=500
+    ...     )
+    >>> expected = ltrend.fit(few, method="two_segment")
+    >>> split.breakpoint == expected.breakpoint, split.degree, split.table
+    (True, None, ())
+    >>> split.threshold == expected.threshold, split.n_anomalies == expected.n_anomalies
+    (True, True)
     """
     x = _as_dask_scores(scores)
     degree_cap = check_max_degree(max_degree)
