@@ -92,11 +92,7 @@ impl SplitFrame {
     /// The score as the in-memory split reads it.
     #[inline]
     pub fn scaled(&self, z: f64) -> f64 {
-        if self.exponent == 0 {
-            z
-        } else {
-            pow2_scale(z, -self.exponent)
-        }
+        rescaled(z, self.exponent)
     }
 
     /// The chord of `curve` (a reading of the scores as given) from the smallest
@@ -116,6 +112,16 @@ impl SplitFrame {
             )));
         }
         Ok(())
+    }
+}
+
+/// `z * 2^-exponent`, the in-memory split's reading of a score (`z` for exponent 0).
+#[inline]
+fn rescaled(z: f64, exponent: i32) -> f64 {
+    if exponent == 0 {
+        z
+    } else {
+        pow2_scale(z, -exponent)
     }
 }
 
@@ -401,7 +407,8 @@ pub fn log_scale_of_ranks(
     exponent: i32,
     deviation: Option<f64>,
 ) -> Result<LogScale, KernelError> {
-    let frame = SplitFrame::new(n, 0.0, 0.0, exponent, 0.0)?;
+    // Checks n and the exponent as a frame does.
+    SplitFrame::new(n, 0.0, 0.0, exponent, 0.0)?;
     let missing = crate::log_knee::quantile_ranks(n)
         .into_iter()
         .find(|rank| !picked.iter().any(|(r, _)| r == rank));
@@ -410,7 +417,7 @@ pub fn log_scale_of_ranks(
     }
     let at = |rank: usize| {
         let found = picked.iter().find(|(r, _)| *r == rank);
-        frame.scaled(found.map_or(f64::NAN, |&(_, z)| z))
+        rescaled(found.map_or(f64::NAN, |&(_, z)| z), exponent)
     };
     let mut asked = None;
     let scale = log_scale_by(n, at, |center| {
@@ -427,17 +434,10 @@ pub fn log_scale_of_ranks(
 /// `sum |z * 2^-exponent - center|` over the finite scores of a chunk: the
 /// deviation [`LogScale::NeedsDeviation`] asks for.
 pub fn absolute_deviation_of_chunk<T: Score>(values: &[T], center: f64, exponent: i32) -> f64 {
-    let frame = SplitFrame {
-        n: 1,
-        min: 0.0,
-        max: 0.0,
-        exponent,
-        origin: 0.0,
-    };
     values
         .iter()
         .filter(|z| z.is_finite_score())
-        .map(|z| (frame.scaled(z.to_f64()) - center).abs())
+        .map(|z| (rescaled(z.to_f64(), exponent) - center).abs())
         .sum()
 }
 
@@ -470,13 +470,6 @@ impl RankCounts {
         reading: Reading,
         exponent: i32,
     ) -> RankCounts {
-        let frame = SplitFrame {
-            n: 1,
-            min: 0.0,
-            max: 0.0,
-            exponent,
-            origin: 0.0,
-        };
         let mut counts = RankCounts {
             below: vec![0; keys.len()],
             at_or_below: vec![0; keys.len()],
@@ -485,7 +478,7 @@ impl RankCounts {
         };
         for z in values.iter().filter(|z| z.is_finite_score()) {
             let given = z.to_f64();
-            let read = reading.read(frame.scaled(given));
+            let read = reading.read(rescaled(given, exponent));
             for (q, &key) in keys.iter().enumerate() {
                 if read < key {
                     counts.below[q] += 1;

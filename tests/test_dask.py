@@ -229,6 +229,9 @@ def test_an_input_that_changes_between_reads_is_refused() -> None:
         for mode in ltrend.dask.MODES:
             with pytest.raises(RuntimeError, match="different values on two reads"):
                 ltrend.dask.fit(x, nan_policy="omit", mode=mode)
+        for method in SPLIT_METHODS:
+            with pytest.raises(RuntimeError, match="different values on two reads"):
+                ltrend.dask.fit(x, nan_policy="omit", method=method)
 
 
 def test_waves_follow_the_cluster_memory(client: Client) -> None:

@@ -149,7 +149,9 @@ def _counts_block(
 
 def _score_in_bucket(pieces: list[_Scores], local: int) -> float:
     """The score at local rank ``local`` of a bucket gathered from its pieces."""
-    return float(np.sort(np.concatenate(pieces))[local])
+    values = np.sort(np.concatenate(pieces))
+    _check_count(max(values.size, local + 1), values.size, "bucket of the cut")
+    return float(values[local])
 
 
 # ---- Steps run from the driver -----------------------------------------------------
