@@ -57,15 +57,8 @@ pub fn knee<T: Score>(sorted: &[T]) -> Option<Knee> {
     if range <= 0.0 {
         return None;
     }
-    let span = (n - 1) as f64;
-    let mut best: Option<(usize, f64)> = None;
-    for (i, z) in sorted.iter().enumerate() {
-        let depth = i as f64 / span - (z.to_f64() - low) / range;
-        if best.is_none_or(|(_, b)| depth > b) {
-            best = Some((i, depth));
-        }
-    }
-    let (index, depth) = best?;
+    let chord = Chord::new(n, low, range);
+    let (index, depth) = chord.deepest(sorted.iter().map(|z| z.to_f64()).enumerate())?;
     if depth <= 0.0 {
         return None;
     }
@@ -79,6 +72,60 @@ pub fn knee<T: Score>(sorted: &[T]) -> Option<Knee> {
         threshold: sorted[breakpoint].to_f64(),
         depth,
     })
+}
+
+/// The chord of a sorted curve of `n` points from `(0, low)` to `(n - 1, low + range)`,
+/// in the unit-square coordinates that [`knee`] measures depths in.
+///
+/// Kept apart from [`knee`] so that a caller holding only part of the curve (a
+/// bucket of a distributed sort, at its global ranks) measures every depth with
+/// the same floating-point expression, bit for bit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Chord {
+    span: f64,
+    low: f64,
+    range: f64,
+}
+
+impl Chord {
+    /// The chord of `n` points whose first and last values are `low` and `low + range`.
+    pub fn new(n: usize, low: f64, range: f64) -> Chord {
+        Chord {
+            span: n.saturating_sub(1) as f64,
+            low,
+            range,
+        }
+    }
+
+    /// `i / (n - 1) - (y - low) / range`: how far the point `(i, y)` lies below the chord.
+    #[inline]
+    pub fn depth(&self, i: usize, y: f64) -> f64 {
+        i as f64 / self.span - (y - self.low) / self.range
+    }
+
+    /// The first deepest of the points `(i, y)` (ascending `i`) and its depth.
+    ///
+    /// ```text
+    /// argmax_i depth(i, y_i),  ties to the first
+    /// ```
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::knee::Chord;
+    /// let chord = Chord::new(5, 0.0, 4.0);
+    /// let points = [0.0, 0.0, 0.0, 1.0, 4.0].into_iter().enumerate();
+    /// assert_eq!(chord.deepest(points), Some((2, 0.5)));
+    /// ```
+    pub fn deepest(&self, points: impl IntoIterator<Item = (usize, f64)>) -> Option<(usize, f64)> {
+        let mut best: Option<(usize, f64)> = None;
+        for (i, y) in points {
+            let depth = self.depth(i, y);
+            if best.is_none_or(|(_, b)| depth > b) {
+                best = Some((i, depth));
+            }
+        }
+        best
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod log_knee;
 pub mod method;
 pub mod monitor;
 pub mod partial;
+pub mod partial_split;
 pub mod polyfit;
 pub mod snapshot;
 pub mod sort;

@@ -48,13 +48,52 @@ pub struct LogKnee {
 /// assert_eq!(quantile(&[1.0, 2.0, 4.0, 8.0], 0.25), 1.75);
 /// ```
 pub fn quantile<T: Score>(sorted: &[T], p: f64) -> f64 {
-    let h = (sorted.len() - 1) as f64 * p;
+    quantile_by(sorted.len(), p, |i| sorted[i].to_f64())
+}
+
+/// [`quantile`] of a sorted curve of `len` scores known only through `at`, the
+/// score at a rank (for example the order statistics that a distributed sort
+/// gathered from [`quantile_ranks`]). `len` must be positive.
+///
+/// # Examples
+/// ```
+/// use ltrend::log_knee::quantile_by;
+/// let sorted = [1.0, 2.0, 4.0, 8.0];
+/// assert_eq!(quantile_by(4, 0.25, |i| sorted[i]), 1.75);
+/// ```
+pub fn quantile_by(len: usize, p: f64, at: impl Fn(usize) -> f64) -> f64 {
+    let h = (len - 1) as f64 * p;
     let low = h.floor() as usize;
-    let at = sorted[low].to_f64();
-    if low + 1 >= sorted.len() {
-        return at;
+    let value = at(low);
+    if low + 1 >= len {
+        return value;
     }
-    at + (h - low as f64) * (sorted[low + 1].to_f64() - at)
+    value + (h - low as f64) * (at(low + 1) - value)
+}
+
+/// The probabilities of the quantiles that [`log_scale`] reads: Q1, the median, Q3.
+pub const QUARTILES: [f64; 3] = [0.25, 0.5, 0.75];
+
+/// The ranks whose scores [`log_scale`] reads on a sorted curve of `len > 0`
+/// scores (those around each of [`QUARTILES`]), ascending and distinct.
+///
+/// # Examples
+/// ```
+/// use ltrend::log_knee::quantile_ranks;
+/// assert_eq!(quantile_ranks(5), vec![1, 2, 3, 4]);
+/// assert_eq!(quantile_ranks(4), vec![0, 1, 2, 3]);
+/// ```
+pub fn quantile_ranks(len: usize) -> Vec<usize> {
+    let mut ranks: Vec<usize> = QUARTILES
+        .iter()
+        .flat_map(|&p| {
+            let low = ((len - 1) as f64 * p).floor() as usize;
+            [low, (low + 1).min(len - 1)]
+        })
+        .collect();
+    ranks.sort_unstable();
+    ranks.dedup();
+    ranks
 }
 
 /// The centre `m` and unit `u` of the signed-log scale, or `None` when the
@@ -74,11 +113,38 @@ pub fn log_scale<T: Score>(sorted: &[T]) -> Option<(f64, f64)> {
     if sorted.is_empty() {
         return None;
     }
-    let center = quantile(sorted, 0.5);
-    let mut unit = quantile(sorted, 0.75) - quantile(sorted, 0.25);
+    log_scale_by(
+        sorted.len(),
+        |i| sorted[i].to_f64(),
+        |center| absolute_deviation(sorted, center),
+    )
+}
+
+/// `sum |s - center|` over `values`, added in their order.
+pub fn absolute_deviation<T: Score>(values: &[T], center: f64) -> f64 {
+    values.iter().map(|z| (z.to_f64() - center).abs()).sum()
+}
+
+/// [`log_scale`] of a sorted curve of `len > 0` scores known through `at`, the
+/// score at a rank; `deviation(center)`, the sum of `|s - center|` over all the
+/// scores, is asked for only when the quartiles coincide.
+///
+/// # Examples
+/// ```
+/// use ltrend::log_knee::log_scale_by;
+/// let sorted = [0.0, 0.0, 0.0, 0.0, 5.0];
+/// let total = |c: f64| sorted.iter().map(|z| (z - c).abs()).sum::<f64>();
+/// assert_eq!(log_scale_by(5, |i| sorted[i], total), Some((0.0, 1.0)));
+/// ```
+pub fn log_scale_by(
+    len: usize,
+    at: impl Fn(usize) -> f64,
+    deviation: impl FnOnce(f64) -> f64,
+) -> Option<(f64, f64)> {
+    let center = quantile_by(len, 0.5, &at);
+    let mut unit = quantile_by(len, 0.75, &at) - quantile_by(len, 0.25, &at);
     if unit <= 0.0 {
-        let total: f64 = sorted.iter().map(|z| (z.to_f64() - center).abs()).sum();
-        unit = total / sorted.len() as f64;
+        unit = deviation(center) / len as f64;
     }
     (unit > 0.0 && unit.is_finite()).then_some((center, unit))
 }

@@ -12,8 +12,13 @@ use crate::error::KernelError;
 use crate::method::{self, Method, MethodFit, SplitFit};
 use crate::monitor::{Monitor, MonitorConfig};
 use crate::partial::{ProjectionState, RescanState, ScanState, ScoreRange, SegmentMoments};
+use crate::partial_split::{
+    absolute_deviation_of_chunk, bucket_cuts, bucket_summary, log_scale_of_ranks, KneePoint,
+    LogScale, RankCounts, Reading, SplitFrame, Surroundings,
+};
 use crate::sort::{count_non_finite, finite_bounds, sorted_finite, NanPolicy, Score};
 use crate::threshold::{self, CurveFit, LTrendFit};
+use crate::two_segment::LineMoments;
 use crate::variance::Moments;
 
 impl From<KernelError> for PyErr {
@@ -1265,6 +1270,397 @@ fn add_partial(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+// ---- Partial states of the breakpoint methods (partial_split.rs) ------------------
+
+/// Moments of points `(rank, score)` for a least-squares line.
+#[pyclass(name = "LineMoments", frozen, module = "ltrend._core")]
+struct PyLineMoments {
+    inner: LineMoments,
+}
+
+/// The fields of a `LineMoments`, in the constructor's order.
+type LineFields = (usize, f64, f64, f64, f64, f64);
+
+#[pymethods]
+impl PyLineMoments {
+    #[new]
+    #[pyo3(signature = (count = 0, mean_x = 0.0, mean_y = 0.0, cxx = 0.0, cxy = 0.0, cyy = 0.0))]
+    fn new(count: usize, mean_x: f64, mean_y: f64, cxx: f64, cxy: f64, cyy: f64) -> PyResult<Self> {
+        let finite = [mean_x, mean_y, cxx, cxy, cyy]
+            .iter()
+            .all(|v| v.is_finite());
+        let empty_is_zero = count > 0 || [mean_x, mean_y, cxx, cxy, cyy] == [0.0; 5];
+        if !(finite && cxx >= 0.0 && cyy >= 0.0 && empty_is_zero) {
+            return Err(PyValueError::new_err(format!(
+                "LineMoments: inconsistent fields ({count}, {mean_x}, {mean_y}, {cxx}, {cxy}, \
+                 {cyy})"
+            )));
+        }
+        Ok(PyLineMoments {
+            inner: LineMoments {
+                count,
+                mean_x,
+                mean_y,
+                cxx,
+                cxy,
+                cyy,
+            },
+        })
+    }
+
+    #[getter]
+    fn count(&self) -> usize {
+        self.inner.count
+    }
+
+    #[getter]
+    fn mean_x(&self) -> f64 {
+        self.inner.mean_x
+    }
+
+    #[getter]
+    fn mean_y(&self) -> f64 {
+        self.inner.mean_y
+    }
+
+    #[getter]
+    fn cxx(&self) -> f64 {
+        self.inner.cxx
+    }
+
+    #[getter]
+    fn cxy(&self) -> f64 {
+        self.inner.cxy
+    }
+
+    #[getter]
+    fn cyy(&self) -> f64 {
+        self.inner.cyy
+    }
+
+    /// Sum of squared residuals of the least-squares line through the points.
+    fn sse(&self) -> f64 {
+        self.inner.sse()
+    }
+
+    fn merge(&self, other: PyRef<'_, Self>) -> PyResult<Self> {
+        if self.inner.count.checked_add(other.inner.count).is_none() {
+            return Err(PyValueError::new_err(
+                "LineMoments: the merged count overflows",
+            ));
+        }
+        Ok(PyLineMoments {
+            inner: self.inner.merge(&other.inner),
+        })
+    }
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> (Bound<'py, PyType>, LineFields) {
+        let m = slf.get().inner;
+        (
+            slf.get_type(),
+            (m.count, m.mean_x, m.mean_y, m.cxx, m.cxy, m.cyy),
+        )
+    }
+}
+
+/// What every bucket of a breakpoint method needs to know about the whole curve.
+#[pyclass(name = "SplitFrame", frozen, module = "ltrend._core")]
+struct PySplitFrame {
+    inner: SplitFrame,
+}
+
+#[pymethods]
+impl PySplitFrame {
+    #[new]
+    fn new(n: usize, min: f64, max: f64, exponent: i32, origin: f64) -> PyResult<Self> {
+        Ok(PySplitFrame {
+            inner: SplitFrame::new(n, min, max, exponent, origin)?,
+        })
+    }
+
+    #[getter]
+    fn n(&self) -> usize {
+        self.inner.n
+    }
+
+    #[getter]
+    fn min(&self) -> f64 {
+        self.inner.min
+    }
+
+    #[getter]
+    fn max(&self) -> f64 {
+        self.inner.max
+    }
+
+    #[getter]
+    fn exponent(&self) -> i32 {
+        self.inner.exponent
+    }
+
+    #[getter]
+    fn origin(&self) -> f64 {
+        self.inner.origin
+    }
+
+    /// The score `z` as the in-memory split reads it: `z * 2^-exponent`.
+    fn scaled(&self, z: f64) -> f64 {
+        self.inner.scaled(z)
+    }
+
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> (Bound<'py, PyType>, (usize, f64, f64, i32, f64)) {
+        let f = slf.get().inner;
+        (slf.get_type(), (f.n, f.min, f.max, f.exponent, f.origin))
+    }
+}
+
+/// A knee candidate as Python sees it: (global rank, depth, key).
+type KneeTuple = (usize, f64, f64);
+
+fn knee_tuple(point: KneePoint) -> KneeTuple {
+    (point.index, point.depth, point.key)
+}
+
+/// The first pass of a breakpoint method over one bucket, as Python sees it.
+type SummaryTuple = (
+    usize,
+    Option<f64>,
+    Vec<(usize, f64)>,
+    Option<KneeTuple>,
+    PyLineMoments,
+);
+
+fn split_summary_typed<T: Score>(
+    py: Python<'_>,
+    values: &[T],
+    offset: usize,
+    frame: &SplitFrame,
+    probes: &[usize],
+) -> PyResult<SummaryTuple> {
+    let summary = detached(py, || {
+        let sorted = sorted_finite(values, NanPolicy::Omit)?.values;
+        bucket_summary(&sorted, offset, frame, probes)
+    })?;
+    Ok((
+        summary.count,
+        summary.last,
+        summary.picked,
+        summary.knee.map(knee_tuple),
+        PyLineMoments {
+            inner: summary.moments,
+        },
+    ))
+}
+
+/// Sort one bucket's finite scores, at global ranks `offset..`, and return its
+/// count, largest score, scores at the `probes` ranks it holds, deepest point
+/// below the raw chord `(rank, depth, key)` and two-line moments.
+#[pyfunction(name = "split_summary")]
+#[pyo3(signature = (values, *, offset, frame, probes))]
+fn split_summary_py(
+    py: Python<'_>,
+    values: ScoresArray<'_>,
+    offset: usize,
+    frame: PyRef<'_, PySplitFrame>,
+    probes: Vec<usize>,
+) -> PyResult<SummaryTuple> {
+    let frame = frame.inner;
+    match &values {
+        ScoresArray::F64(z) => split_summary_typed(py, z.as_slice()?, offset, &frame, &probes),
+        ScoresArray::F32(z) => split_summary_typed(py, z.as_slice()?, offset, &frame, &probes),
+    }
+}
+
+/// The second pass of a breakpoint method over one bucket, as Python sees it.
+type CutsTuple = (Option<KneeTuple>, Option<(usize, f64, f64)>);
+
+fn split_cuts_typed<T: Score>(
+    py: Python<'_>,
+    values: &[T],
+    offset: usize,
+    frame: &SplitFrame,
+    log_scale: Option<(f64, f64)>,
+    around: Option<Surroundings>,
+) -> PyResult<CutsTuple> {
+    let cuts = detached(py, || {
+        let sorted = sorted_finite(values, NanPolicy::Omit)?.values;
+        bucket_cuts(&sorted, offset, frame, log_scale, around)
+    })?;
+    let segment = cuts.two_segment.map(|c| (c.breakpoint, c.sse, c.threshold));
+    Ok((cuts.log_knee.map(knee_tuple), segment))
+}
+
+/// Sort one bucket's finite scores, at global ranks `offset..`, and return its
+/// deepest point below the chord of the signed-log curve (when `log_scale`,
+/// the rescaled centre and unit, is given) and its best two-segment cut
+/// `(breakpoint, sse, threshold)` (when the moments `before` and `after` it are).
+#[pyfunction(name = "split_cuts")]
+#[pyo3(signature = (values, *, offset, frame, log_scale = None, before = None, after = None, previous = None))]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the keyword arguments of one Python call"
+)]
+fn split_cuts_py(
+    py: Python<'_>,
+    values: ScoresArray<'_>,
+    offset: usize,
+    frame: PyRef<'_, PySplitFrame>,
+    log_scale: Option<(f64, f64)>,
+    before: Option<PyRef<'_, PyLineMoments>>,
+    after: Option<PyRef<'_, PyLineMoments>>,
+    previous: Option<f64>,
+) -> PyResult<CutsTuple> {
+    let frame = frame.inner;
+    let around = match (&before, &after) {
+        (Some(before), Some(after)) => Some(Surroundings {
+            before: before.inner,
+            after: after.inner,
+            previous,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(PyValueError::new_err(
+                "split_cuts: give both the moments before and after the bucket, or neither",
+            ))
+        }
+    };
+    match &values {
+        ScoresArray::F64(z) => {
+            split_cuts_typed(py, z.as_slice()?, offset, &frame, log_scale, around)
+        }
+        ScoresArray::F32(z) => {
+            split_cuts_typed(py, z.as_slice()?, offset, &frame, log_scale, around)
+        }
+    }
+}
+
+/// The ranks whose scores the log scale of `n` scores reads (its quartiles).
+#[pyfunction(name = "quantile_ranks")]
+fn quantile_ranks_py(n: usize) -> PyResult<Vec<usize>> {
+    if n == 0 {
+        return Err(PyValueError::new_err("n: must be at least 1, got 0"));
+    }
+    Ok(crate::log_knee::quantile_ranks(n))
+}
+
+/// The rescaled centre and unit of the log scale of `n` scores from their
+/// scores at `quantile_ranks(n)`, given as `(rank, score)`; None without spread.
+/// When the quartiles coincide and `deviation` (the sum of `|z * 2^-exponent -
+/// center|` over all scores) is not given, the unit is NaN: pass it.
+#[pyfunction(name = "log_scale")]
+#[pyo3(signature = (n, *, picked, exponent = 0, deviation = None))]
+fn log_scale_py(
+    n: usize,
+    picked: Vec<(usize, f64)>,
+    exponent: i32,
+    deviation: Option<f64>,
+) -> PyResult<Option<(f64, f64)>> {
+    Ok(match log_scale_of_ranks(n, &picked, exponent, deviation)? {
+        LogScale::Found { center, unit } => Some((center, unit)),
+        LogScale::NeedsDeviation { center } => Some((center, f64::NAN)),
+        LogScale::NoSpread => None,
+    })
+}
+
+/// `sum |z * 2^-exponent - center|` over the finite scores of a chunk.
+#[pyfunction(name = "absolute_deviation")]
+#[pyo3(signature = (values, *, center, exponent = 0))]
+fn absolute_deviation_py(
+    py: Python<'_>,
+    values: ScoresArray<'_>,
+    center: f64,
+    exponent: i32,
+) -> PyResult<f64> {
+    match &values {
+        ScoresArray::F64(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(absolute_deviation_of_chunk(z, center, exponent)))
+        }
+        ScoresArray::F32(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(absolute_deviation_of_chunk(z, center, exponent)))
+        }
+    }
+}
+
+/// Per key: the counts of a chunk's finite scores reading below it and at or
+/// below it, and the smallest score (as given) reading at or above it and above
+/// it (+inf when none); read rescaled, on the signed-log scale when `log_scale`
+/// is given.
+#[pyfunction(name = "rank_counts")]
+#[pyo3(signature = (values, *, keys, log_scale = None, exponent = 0))]
+#[allow(clippy::type_complexity, reason = "four arrays, merged by ltrend.dask")]
+fn rank_counts_py<'py>(
+    py: Python<'py>,
+    values: ScoresArray<'py>,
+    keys: Vec<f64>,
+    log_scale: Option<(f64, f64)>,
+    exponent: i32,
+) -> PyResult<(
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<f64>>,
+)> {
+    if exponent != 0 && !threshold::SCALE_EXPONENTS.contains(&exponent) {
+        return Err(PyValueError::new_err(format!(
+            "exponent: must be in {:?}, got {exponent}",
+            threshold::SCALE_EXPONENTS
+        )));
+    }
+    let reading = match log_scale {
+        Some((center, unit)) => Reading::Log { center, unit },
+        None => Reading::Raw,
+    };
+    let counts = match &values {
+        ScoresArray::F64(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(RankCounts::of_chunk(z, &keys, reading, exponent)))?
+        }
+        ScoresArray::F32(z) => {
+            let z = z.as_slice()?;
+            detached(py, || Ok(RankCounts::of_chunk(z, &keys, reading, exponent)))?
+        }
+    };
+    let wide = |v: Vec<usize>| -> Vec<u64> { v.into_iter().map(|c| c as u64).collect() };
+    Ok((
+        wide(counts.below).into_pyarray(py),
+        wide(counts.at_or_below).into_pyarray(py),
+        counts.least_from.into_pyarray(py),
+        counts.least_above.into_pyarray(py),
+    ))
+}
+
+/// `tail_aware`'s exponential reference depth for `n` scores.
+#[pyfunction(name = "exponential_depth")]
+fn exponential_depth_py(n: usize) -> f64 {
+    crate::tail_aware::exponential_depth(n)
+}
+
+/// `tail_aware`'s light-tail anomaly count from the counts of `knee` and
+/// `two_segment` (None for a method without a split).
+#[pyfunction(name = "raw_count")]
+fn raw_count_py(by_knee: Option<usize>, by_lines: Option<usize>) -> Option<usize> {
+    crate::tail_aware::raw_count(by_knee, by_lines)
+}
+
+/// Register the breakpoint methods' partial-state API on the module.
+fn add_partial_split(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyLineMoments>()?;
+    m.add_class::<PySplitFrame>()?;
+    m.add_function(wrap_pyfunction!(split_summary_py, m)?)?;
+    m.add_function(wrap_pyfunction!(split_cuts_py, m)?)?;
+    m.add_function(wrap_pyfunction!(quantile_ranks_py, m)?)?;
+    m.add_function(wrap_pyfunction!(log_scale_py, m)?)?;
+    m.add_function(wrap_pyfunction!(absolute_deviation_py, m)?)?;
+    m.add_function(wrap_pyfunction!(rank_counts_py, m)?)?;
+    m.add_function(wrap_pyfunction!(exponential_depth_py, m)?)?;
+    m.add_function(wrap_pyfunction!(raw_count_py, m)?)?;
+    Ok(())
+}
+
 // Declared as using the GIL, so a free-threaded interpreter turns it back on at
 // import: the thread tests pass with the GIL released during each call, but they
 // have not yet run on a free-threaded CPython (PyO3 needs 3.14t or later).
@@ -1274,6 +1670,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_sorted_py, m)?)?;
     m.add_class::<RawFit>()?;
     add_partial(m)?;
+    add_partial_split(m)?;
     m.add_class::<PyMonitor>()?;
     m.add_class::<MonitorStatus>()?;
     m.add("MONITOR_MAX_WINDOW", crate::monitor::MAX_WINDOW)?;

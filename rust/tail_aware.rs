@@ -24,7 +24,7 @@
 //! exponential as the reference, come from the leave-one-group-out study in
 //! `docs/method-study.md`.
 
-use crate::knee::knee;
+use crate::knee::{knee, Chord};
 use crate::log_knee::{log_knee, signed_log};
 use crate::sort::Score;
 use crate::two_segment::two_segment;
@@ -93,11 +93,8 @@ pub fn exponential_depth(n: usize) -> f64 {
     let unit = reference_quantile(n, 0.75) - reference_quantile(n, 0.25);
     let curve = |i: usize| signed_log(exponential_quantile(i as f64, size), center, unit);
     let first = curve(0);
-    let range = curve(n - 1) - first;
-    let span = (n - 1) as f64;
-    (0..n)
-        .map(|i| i as f64 / span - (curve(i) - first) / range)
-        .fold(0.0, f64::max)
+    let chord = Chord::new(n, first, curve(n - 1) - first);
+    (0..n).map(|i| chord.depth(i, curve(i))).fold(0.0, f64::max)
 }
 
 /// The integer nearest `sqrt(a b)` (never a tie: `(k + 1/2)^2` is not an integer).
@@ -121,6 +118,25 @@ pub fn nearest_geometric_mean(a: usize, b: usize) -> usize {
         root
     };
     nearest as usize
+}
+
+/// The anomaly count of the light-tail cut from those of `knee` and `two_segment`
+/// (None for a method without a split): the nearest integer to their geometric
+/// mean, the one count when only one splits, None when neither does.
+///
+/// # Examples
+/// ```
+/// use ltrend::tail_aware::raw_count;
+/// assert_eq!(raw_count(Some(2), Some(6)), Some(3));
+/// assert_eq!(raw_count(None, Some(6)), Some(6));
+/// assert_eq!(raw_count(None, None), None);
+/// ```
+pub fn raw_count(by_knee: Option<usize>, by_lines: Option<usize>) -> Option<usize> {
+    match (by_knee, by_lines) {
+        (Some(a), Some(b)) => Some(nearest_geometric_mean(a, b)),
+        (Some(c), None) | (None, Some(c)) => Some(c),
+        (None, None) => None,
+    }
 }
 
 /// The split of the sorted curve on the scale its tail calls for.
@@ -161,11 +177,7 @@ pub fn tail_aware<T: Score>(sorted: &[T]) -> Option<TailAware> {
     }
     let by_knee = knee(sorted).map(|k| n - k.breakpoint);
     let by_lines = two_segment(sorted).map(|f| n - f.breakpoint);
-    let count = match (by_knee, by_lines) {
-        (Some(a), Some(b)) => nearest_geometric_mean(a, b),
-        (Some(c), None) | (None, Some(c)) => c,
-        (None, None) => return None,
-    };
+    let count = raw_count(by_knee, by_lines)?;
     // The count lies between two splits' counts, so the score at rank n - count
     // is above the lowest score, and the whole run of its ties is anomalous.
     let at = sorted[n - count].to_f64();

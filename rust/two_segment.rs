@@ -11,6 +11,9 @@
 //! update (never from raw power sums, which lose every digit at an offset of 1e9),
 //! once from the left and once from the right, so every breakpoint is scored
 //! exactly in O(n) after the sort, with O(n) memory for the right-hand errors.
+//! [`best_breakpoint_in`] runs that scan on a stretch of the curve whose
+//! surroundings are given as moments, which is how a distributed sort's buckets
+//! find their best breakpoints (`crate::partial_split`).
 
 use crate::sort::Score;
 
@@ -94,6 +97,113 @@ impl LineMoments {
         let slope = self.cxy / self.cxx;
         (self.mean_y - slope * self.mean_x, slope)
     }
+
+    /// The moments of the union of two disjoint sets of points (Chan et al.'s
+    /// pairwise update, extended to the cross moment).
+    ///
+    /// ```text
+    /// n = na + nb;  dx = mean_x(b) - mean_x(a);  dy = mean_y(b) - mean_y(a)
+    /// mean_x = mean_x(a) + dx nb / n   (and mean_y alike)
+    /// Cxx = Cxx(a) + Cxx(b) + dx dx na nb / n   (Cxy with dx dy, Cyy with dy dy)
+    /// ```
+    ///
+    /// Equal to pushing the points of `other` one by one up to rounding.
+    ///
+    /// # Examples
+    /// ```
+    /// use ltrend::two_segment::LineMoments;
+    /// let points = [(0.0, 1.0), (1.0, 3.0), (2.0, 4.0), (3.0, 9.0)];
+    /// let (mut a, mut b, mut whole) = (LineMoments::EMPTY, LineMoments::EMPTY, LineMoments::EMPTY);
+    /// for (i, &(x, y)) in points.iter().enumerate() {
+    ///     if i < 1 { a.push(x, y) } else { b.push(x, y) }
+    ///     whole.push(x, y);
+    /// }
+    /// let merged = a.merge(&b);
+    /// assert_eq!(merged.count, 4);
+    /// assert!((merged.sse() - whole.sse()).abs() < 1e-12);
+    /// ```
+    pub fn merge(&self, other: &LineMoments) -> LineMoments {
+        if other.count == 0 {
+            return *self;
+        }
+        if self.count == 0 {
+            return *other;
+        }
+        let (na, nb) = (self.count as f64, other.count as f64);
+        let count = self.count + other.count;
+        let total = count as f64;
+        let dx = other.mean_x - self.mean_x;
+        let dy = other.mean_y - self.mean_y;
+        let weight = na * nb / total;
+        LineMoments {
+            count,
+            mean_x: self.mean_x + dx * (nb / total),
+            mean_y: self.mean_y + dy * (nb / total),
+            cxx: self.cxx + other.cxx + dx * dx * weight,
+            cxy: self.cxy + other.cxy + dx * dy * weight,
+            cyy: self.cyy + other.cyy + dy * dy * weight,
+        }
+    }
+}
+
+/// A stretch of the sorted curve of `n` points: the ranks `offset..offset + len`,
+/// with the moments of the points before it and after it.
+///
+/// The whole curve is the stretch at offset 0 with nothing around it; a bucket
+/// of a distributed sort is a stretch whose surroundings come from merged
+/// moments of the other buckets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stretch {
+    pub offset: usize,
+    pub len: usize,
+    pub n: usize,
+    /// Moments of the points at ranks `0..offset`.
+    pub before: LineMoments,
+    /// Moments of the points at ranks `offset + len..n`.
+    pub after: LineMoments,
+}
+
+/// The best breakpoint of [`two_segment`] among the ranks of a stretch.
+///
+/// `y(j)` is the (centred) score at local index `j` (global rank `offset + j`),
+/// and `rises(j)` says whether it is above the score at the rank before it. Returns
+/// the global breakpoint, its total squared error and the moments left of it;
+/// ties go to the first breakpoint, so the best over the stretches of a curve,
+/// ties to the lowest, is the best over the curve. The errors right of each rank
+/// are built backwards from `after` and those left of it forwards from `before`,
+/// so for the whole curve this is exactly the one-pass-each-way scan.
+pub fn best_breakpoint_in(
+    stretch: &Stretch,
+    y: impl Fn(usize) -> f64,
+    rises: impl Fn(usize) -> bool,
+) -> Option<(usize, f64, LineMoments)> {
+    let Stretch {
+        offset,
+        len,
+        n,
+        before,
+        after,
+    } = *stretch;
+    // right_sse[j]: the error of the line on the ranks offset + j .. n.
+    let mut right_sse = vec![0.0; len];
+    let mut right = after;
+    for j in (0..len).rev() {
+        right.push((offset + j) as f64, y(j));
+        right_sse[j] = right.sse();
+    }
+    let mut left = before;
+    let mut best: Option<(usize, f64, LineMoments)> = None;
+    for (j, &right_error) in right_sse.iter().enumerate() {
+        let k = offset + j;
+        if k >= MIN_SEGMENT && k + MIN_SEGMENT <= n && rises(j) {
+            let total = left.sse() + right_error;
+            if best.is_none_or(|(_, b, _)| total < b) {
+                best = Some((k, total, left));
+            }
+        }
+        left.push(k as f64, y(j));
+    }
+    best
 }
 
 /// The chosen breakpoint of a two-segment fit and both lines.
@@ -142,33 +252,27 @@ pub fn two_segment<T: Score>(sorted: &[T]) -> Option<TwoSegmentFit> {
     // moments (Welford is stable, but centring keeps the means small as well).
     let center = sorted[n / 2].to_f64();
     let value = |i: usize| sorted[i].to_f64() - center;
-    // right[k]: moments of the points k..n.
-    let mut right = vec![LineMoments::EMPTY; n + 1];
-    for i in (0..n).rev() {
-        let mut m = right[i + 1];
-        m.push(i as f64, value(i));
-        right[i] = m;
+    let whole = Stretch {
+        offset: 0,
+        len: n,
+        n,
+        before: LineMoments::EMPTY,
+        after: LineMoments::EMPTY,
+    };
+    let rises = |j: usize| j > 0 && sorted[j - 1].to_f64() < sorted[j].to_f64();
+    let (k, sse, lower) = best_breakpoint_in(&whole, value, rises)?;
+    // The right-hand moments at k, pushed in the order the scan pushed them.
+    let mut upper = LineMoments::EMPTY;
+    for i in (k..n).rev() {
+        upper.push(i as f64, value(i));
     }
-    let mut left = LineMoments::EMPTY;
-    let mut best: Option<(usize, f64, LineMoments)> = None;
-    for k in 0..=n - MIN_SEGMENT {
-        if k >= MIN_SEGMENT && sorted[k - 1].to_f64() < sorted[k].to_f64() {
-            let total = left.sse() + right[k].sse();
-            if best.is_none_or(|(_, b, _)| total < b) {
-                best = Some((k, total, left));
-            }
-        }
-        left.push(k as f64, value(k));
-    }
-    best.map(|(k, sse, lower)| {
-        let shift = |(a, b): (f64, f64)| (a + center, b);
-        TwoSegmentFit {
-            breakpoint: k,
-            threshold: sorted[k].to_f64(),
-            sse,
-            lower: shift(lower.line()),
-            upper: shift(right[k].line()),
-        }
+    let shift = |(a, b): (f64, f64)| (a + center, b);
+    Some(TwoSegmentFit {
+        breakpoint: k,
+        threshold: sorted[k].to_f64(),
+        sse,
+        lower: shift(lower.line()),
+        upper: shift(upper.line()),
     })
 }
 

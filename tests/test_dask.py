@@ -27,6 +27,15 @@ import ltrend.dask
 from ltrend import _core
 
 from parity import RTOL, TIGHT_CLUSTER_FAR_FROM_THE_BULK, assert_agree
+from split_parity import (
+    TIE_RTOL,
+    _core_view,
+    _exponential_depth,
+    _knee_depth,
+    _log_knee_depth,
+    _log_knee_depth_of,
+    _two_segment_sse,
+)
 
 Scores = npt.NDArray[np.float64] | npt.NDArray[np.float32] | npt.NDArray[np.int64]
 
@@ -220,6 +229,9 @@ def test_an_input_that_changes_between_reads_is_refused() -> None:
         for mode in ltrend.dask.MODES:
             with pytest.raises(RuntimeError, match="different values on two reads"):
                 ltrend.dask.fit(x, nan_policy="omit", mode=mode)
+        for method in SPLIT_METHODS:
+            with pytest.raises(RuntimeError, match="different values on two reads"):
+                ltrend.dask.fit(x, nan_policy="omit", method=method)
 
 
 def test_waves_follow_the_cluster_memory(client: Client) -> None:
@@ -444,6 +456,247 @@ def test_any_chunking_agrees_with_the_in_memory_fit(
         assert_agree(result.compute(), ltrend.fit(z), z)
 
 
+# ---- The breakpoint methods ---------------------------------------------------------
+
+SPLIT_METHODS = tuple(m for m in ltrend.METHODS if m != "paper")
+
+
+def _same_split(a: ltrend.Result, b: ltrend.Result) -> bool:
+    return (a.breakpoint, a.threshold, a.n_anomalies) == (
+        b.breakpoint,
+        b.threshold,
+        b.n_anomalies,
+    )
+
+
+def _quartiles_tie(s: npt.NDArray[np.float64]) -> bool:
+    """The log unit is then the mean deviation, summed in another order."""
+    q1, q3 = np.quantile(s, [0.25, 0.75])
+    return bool(q3 <= q1)
+
+
+def _depths_tie(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=TIE_RTOL, abs_tol=1e-12)
+
+
+def _splits_tie(
+    method: str, s: npt.NDArray[np.float64], got: int | None, want: int | None
+) -> bool:
+    """Whether two breakpoints of ``method`` on the (core view of the) sorted
+    curve ``s`` are a near-tie of its criterion, as docs/methods.md allows."""
+    if got is None or want is None:
+        return False
+    if method == "two_segment":
+        a, b = _two_segment_sse(s, got), _two_segment_sse(s, want)
+        scale = max(abs(a), abs(b), float(np.var(s)) * s.size * 1e-12)
+        return abs(a - b) <= TIE_RTOL * scale + 1e-12 * scale
+    # The knee point is the last normal score, just below the breakpoint.
+    if method == "log_knee":
+        return _depths_tie(_log_knee_depth(s, got - 1), _log_knee_depth(s, want - 1))
+    return _depths_tie(_knee_depth(s, got - 1), _knee_depth(s, want - 1))
+
+
+def assert_split_agrees(
+    result: ltrend.Result, z: Scores, method: str, fit: Callable[..., ltrend.Result]
+) -> None:
+    """``result`` (distributed) against ``ltrend.fit`` in memory, by docs/methods.md.
+
+    ``knee`` must agree exactly (its depths are the in-memory expression at the
+    same ranks), and so must ``log_knee`` unless its unit is the mean deviation
+    (added in another order). ``two_segment`` may differ only at a near-tie of
+    the two-line errors; ``tail_aware`` only where its depth ties the
+    exponential reference, or where its parts (``log_knee``, ``two_segment``)
+    differ by their own rules. ``fit(z, method=m)`` refits distributed.
+    """
+    expected = ltrend.fit(z, method=method)
+    assert isinstance(result, ltrend.dask.DaskResult)
+    assert result.method == method
+    assert result.degree is None
+    assert result.table == ()
+    assert result.n_omitted == expected.n_omitted
+    assert result.n_scores == expected.n_scores
+    finite = np.asarray(z, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    s = _core_view(np.sort(finite))
+    if not _same_split(result, expected):
+        logged = method in ("log_knee", "tail_aware")
+        assert method != "knee", (result, expected)
+        assert not logged or _quartiles_tie(s) or method == "tail_aware"
+        if method == "tail_aware":
+            bent, bar = _log_knee_depth_of(s), _exponential_depth(s.size)
+            parts = [
+                m
+                for m in ("log_knee", "two_segment")
+                if not _same_split(fit(z, method=m), ltrend.fit(z, method=m))
+            ]
+            assert parts or _depths_tie(bent, bar), (result, expected)
+            for m in parts:
+                got, want = fit(z, method=m), ltrend.fit(z, method=m)
+                assert _splits_tie(m, s, got.breakpoint, want.breakpoint)
+        else:
+            assert _splits_tie(method, s, result.breakpoint, expected.breakpoint), (
+                result,
+                expected,
+            )
+        return
+    # The same split: the same threshold, count and mask.
+    mask = result.mask.compute()
+    assert isinstance(result.mask, da.Array)
+    np.testing.assert_array_equal(mask, expected.mask)
+    if result.breakpoint is None:
+        assert result.threshold == math.inf
+        assert result.n_anomalies == 0
+    else:
+        assert result.threshold == np.sort(finite)[result.breakpoint]
+
+
+@pytest.mark.parametrize("method", SPLIT_METHODS)
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_breakpoint_methods_equal_the_in_memory_fit(
+    client: Client, name: str, method: str
+) -> None:
+    make, chunks = CASES[name]
+    z = make()
+    x = da.from_array(z, chunks=chunks)
+    # Small buckets and a small wave budget: many buckets, several waves, and
+    # every state pickled between two processes.
+    result = ltrend.dask.fit(x, method=method, bucket_size=101, shuffle_bytes=8 * 1500)
+    assert result.mask.chunks == x.chunks
+    expected = ltrend.fit(z, method=method)
+    assert _same_split(result, expected), (name, result, expected)
+    np.testing.assert_array_equal(result.mask.compute(), expected.mask)
+
+
+@pytest.mark.parametrize("method", SPLIT_METHODS)
+def test_breakpoint_results_look_like_the_in_memory_ones(
+    client: Client, method: str
+) -> None:
+    z = _with_non_finite()
+    x = da.from_array(z, chunks=400)
+    result = ltrend.dask.fit(x, method=method, nan_policy="omit", bucket_size=300)
+    expected = ltrend.fit(z, method=method, nan_policy="omit")
+    assert (result.degree, result.table, result.method) == (None, (), method)
+    assert result.breakpoint == expected.breakpoint is not None
+    assert result.n_omitted == 4
+    with pytest.raises(ValueError, match="fits no polynomial"):
+        result.fitted_curve()
+    with pytest.raises(ValueError, match="fits no polynomial"):
+        result.fitted_curve(ranks=[0])
+    np.testing.assert_array_equal(
+        result.sorted_scores().compute(), expected.sorted_scores()
+    )
+    gathered = result.compute()
+    assert gathered.breakpoint == expected.breakpoint
+    np.testing.assert_array_equal(gathered.mask, expected.mask)
+    assert result.to_dict(include_mask=True) == expected.to_dict(include_mask=True)
+    assert str(result) == str(expected)
+
+
+@pytest.mark.parametrize("method", SPLIT_METHODS)
+def test_breakpoint_methods_keep_the_error_messages(method: str) -> None:
+    z = np.array([1.0, 2.0, 3.0, 4.0, np.inf, 5.0, np.nan])
+    with pytest.raises(ValueError, match="NaN or infinite") as expected:
+        ltrend.fit(z, method=method)
+    with pytest.raises(ValueError, match="NaN or infinite") as got:
+        ltrend.dask.fit(da.from_array(z, chunks=3), method=method)
+    assert str(got.value) == str(expected.value)
+    few = np.array([np.nan, 1.0, np.inf, 2.0])
+    with pytest.raises(ValueError, match="at least 3") as expected:
+        ltrend.fit(few, method=method, nan_policy="omit")
+    with pytest.raises(ValueError, match="at least 3") as got:
+        ltrend.dask.fit(da.from_array(few, chunks=1), method=method, nan_policy="omit")
+    assert str(got.value) == str(expected.value)
+
+
+@st.composite
+def _split_scores(draw: st.DrawFn) -> Scores:
+    """Finite scores for the breakpoint methods: plain floats of any size, small
+    integers (ties, a tied majority), an L's far tail, offsets of 1e6, 3 scores
+    and up, float64 or float32."""
+    values = draw(
+        st.lists(
+            st.one_of(
+                st.integers(0, 4).map(float),
+                st.floats(-1e3, 1e3),
+                st.floats(allow_nan=False, allow_infinity=False),
+            ),
+            min_size=3,
+            max_size=90,
+        )
+    )
+    tail = draw(st.integers(0, 4))
+    offset = draw(st.sampled_from([0.0, 0.0, 1e6]))
+    z = np.array(values + [50.0 + 10.0 * i for i in range(tail)]) + offset
+    if draw(st.booleans()):
+        with np.errstate(over="ignore"):
+            z32 = z.astype(np.float32)
+        if np.isfinite(z32).all():
+            return z32
+    return z
+
+
+@settings(max_examples=MAX_EXAMPLES)
+@given(
+    z=_split_scores(),
+    cuts=st.lists(st.integers(1, 99), max_size=8),
+    bucket_size=st.integers(1, 30),
+    method=st.sampled_from(SPLIT_METHODS),
+)
+@example(z=np.array([0.0, 1.0, 5.0]), cuts=[1, 2], bucket_size=1, method="knee")
+# depth_i = (2i - s_i) / 8 ties at ranks 1, 2 and 3 (exactly, in binary), each
+# in its own bucket: the first maximum must win across buckets, as in memory.
+@example(z=np.array([8.0, 0.0, 2.0, 0.0, 4.0]), cuts=[2], bucket_size=1, method="knee")
+@example(
+    z=np.array([0.0] * 6 + [1.0, 3.0, 8.0]), cuts=[4], bucket_size=2, method="log_knee"
+)
+@example(
+    z=np.array([-1.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0]),
+    cuts=[3, 5],
+    bucket_size=2,
+    method="tail_aware",
+)
+def test_breakpoint_methods_agree_under_any_chunking(
+    z: Scores, cuts: list[int], bucket_size: int, method: str
+) -> None:
+    bounds = sorted({0, z.size, *(c for c in cuts if c < z.size)})
+    chunks = tuple(np.diff(bounds).tolist())
+    x = da.from_array(z, chunks=(chunks,))
+
+    def distributed(scores: Scores, *, method: str) -> ltrend.Result:
+        # ``scores`` is always ``z``: the same chunking of the same scores.
+        return ltrend.dask.fit(x, method=method, bucket_size=bucket_size)
+
+    with dask.config.set(scheduler="synchronous"):
+        result = distributed(z, method=method)
+        assert_split_agrees(result, z, method, distributed)
+
+
+@pytest.mark.parametrize("method", SPLIT_METHODS)
+@pytest.mark.parametrize("name", sorted(EXTREMES))
+def test_breakpoint_methods_at_extreme_magnitudes(name: str, method: str) -> None:
+    z = np.array(EXTREMES[name])
+    with dask.config.set(scheduler="synchronous"):
+        result = ltrend.dask.fit(
+            da.from_array(z, chunks=3), method=method, bucket_size=2
+        )
+    assert _same_split(result, ltrend.fit(z, method=method))
+
+
+@pytest.mark.parametrize("method", SPLIT_METHODS)
+def test_breakpoint_methods_on_real_scores(
+    real_scores: npt.NDArray[np.float64], method: str
+) -> None:
+    n = real_scores.size
+
+    def distributed(scores: Scores, *, method: str) -> ltrend.Result:
+        x = da.from_array(scores, chunks=math.ceil(n / 5))
+        return ltrend.dask.fit(x, method=method, bucket_size=math.ceil(n / 7))
+
+    with dask.config.set(scheduler="synchronous"):
+        for z in (real_scores, real_scores.astype(np.float32)):
+            assert_split_agrees(distributed(z, method=method), z, method, distributed)
+
+
 # ---- The partial states of the core ----------------------------------------------
 
 
@@ -588,13 +841,23 @@ def test_bad_arguments_are_refused() -> None:
         ltrend.dask.fit(x, method="nonsense")
 
 
-def test_other_methods_are_not_spread_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_method_without_a_distributed_path_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import ltrend._validation
 
     monkeypatch.setattr(ltrend._validation, "METHODS", ("paper", "other"))
     x = da.from_array(np.arange(10.0), chunks=3)
     with pytest.raises(NotImplementedError, match="'other'"):
         ltrend.dask.fit(x, method="other")
+
+
+@pytest.mark.parametrize("method", SPLIT_METHODS)
+def test_approximate_mode_refuses_the_breakpoint_methods(method: str) -> None:
+    x = da.from_array(np.arange(10.0), chunks=3)
+    with pytest.raises(ValueError, match=r"needs mode='exact'.*rank") as refused:
+        ltrend.dask.fit(x, method=method, mode="approximate")
+    assert repr(method) in str(refused.value)
 
 
 def test_importing_ltrend_does_not_import_dask() -> None:

@@ -316,6 +316,56 @@ def test_the_partial_state_api_never_panics(data: st.DataObject) -> None:
         )
     )
     _no_panic(lambda: _core.untrusted_ranges(moments(), thresholds=draw(_FLOATS)))
+
+    def line() -> _core.LineMoments:
+        return _core.LineMoments(draw(_COUNTS), *(draw(st.floats()) for _ in range(5)))
+
+    def frame() -> _core.SplitFrame:
+        return _core.SplitFrame(
+            draw(_COUNTS),
+            draw(st.floats()),
+            draw(st.floats()),
+            draw(_EXPONENTS),
+            draw(st.floats()),
+        )
+
+    small = st.integers(0, 10_000)
+    _no_panic(lambda: line().merge(line()).sse())
+    _no_panic(
+        lambda: _core.split_summary(
+            values, offset=draw(_COUNTS), frame=frame(), probes=draw(st.lists(_COUNTS))
+        )
+    )
+    _no_panic(
+        lambda: _core.split_cuts(
+            values,
+            offset=draw(_COUNTS),
+            frame=frame(),
+            log_scale=draw(st.none() | st.tuples(st.floats(), st.floats())),
+            before=line(),
+            after=line(),
+            previous=draw(st.none() | st.floats()),
+        )
+    )
+    _no_panic(lambda: _core.quantile_ranks(draw(small)))
+    _no_panic(
+        lambda: _core.log_scale(
+            draw(small),
+            picked=draw(st.lists(st.tuples(_COUNTS, st.floats()))),
+            exponent=draw(_EXPONENTS),
+            deviation=draw(st.none() | st.floats()),
+        )
+    )
+    _no_panic(
+        lambda: _core.rank_counts(
+            values,
+            keys=draw(_FLOATS),
+            log_scale=draw(st.none() | st.tuples(st.floats(), st.floats())),
+            exponent=draw(_EXPONENTS),
+        )
+    )
+    counts = st.none() | _COUNTS
+    _no_panic(lambda: _core.raw_count(draw(counts), draw(counts)))
     _no_panic(lambda: rescan_state().merge(rescan_state()))
     _no_panic(lambda: _core.rescan(values, ranges=ranges))
     _no_panic(lambda: _core.scan(values, start=draw(_COUNTS)))

@@ -25,12 +25,19 @@ import ltrend
 from ltrend import reference
 
 from parity import assert_agree
+from split_parity import (
+    TIE_RTOL,
+    _core_view,
+    _exponential_depth,
+    _knee_depth,
+    _log_curve,
+    _log_knee_depth,
+    _log_knee_depth_of,
+    _two_segment_sse,
+)
 
 MAX_EXAMPLES = int(os.environ.get("LTREND_HYPOTHESIS_EXAMPLES", "200"))
 SPLIT_METHODS = tuple(m for m in ltrend.METHODS if m != "paper")
-# Two candidates whose criterion agrees to this relative tolerance are a tie,
-# and either implementation may pick either (METHOD.md, "Agreement").
-TIE_RTOL = 1e-9
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -55,79 +62,6 @@ def _curves() -> st.SearchStrategy[FloatArray]:
             np.concatenate([t[0], 50.0 + 10.0 * np.arange(t[2])]) + t[1], t[3]
         )
     )
-
-
-def _core_view(s: FloatArray) -> FloatArray:
-    """The sorted curve as both implementations read it: scaled by a power of two
-    (exact) when its largest magnitude is beyond 2^±400, so that no square
-    overflows or underflows (docs/methods.md). Breakpoints are ranks, the same on
-    either curve."""
-    largest = float(np.max(np.abs(s), initial=0.0))
-    if largest == 0.0:
-        return s
-    exponent = int(np.frexp(largest)[1])
-    if abs(exponent) <= 400:
-        return s
-    view: FloatArray = np.ldexp(s, -exponent)
-    return view
-
-
-def _line_sse(x: FloatArray, y: FloatArray) -> float:
-    """Squared error of the least-squares line, by lstsq on centred data."""
-    design = np.column_stack([np.ones_like(x), x - x.mean()])
-    coef, *_ = np.linalg.lstsq(design, y - y.mean(), rcond=None)
-    residual = (y - y.mean()) - design @ coef
-    return float(residual @ residual)
-
-
-def _two_segment_sse(s: FloatArray, k: int) -> float:
-    x = np.arange(s.size, dtype=np.float64)
-    centred = s - np.median(s)
-    return _line_sse(x[:k], centred[:k]) + _line_sse(x[k:], centred[k:])
-
-
-def _knee_depth(s: FloatArray, k: int) -> float:
-    """``x_k - y_k`` on the unit square for the knee point ``k``."""
-    return float(k / (s.size - 1) - (s[k] - s[0]) / (s[-1] - s[0]))
-
-
-def _log_curve(s: FloatArray) -> FloatArray | None:
-    """``sign(z) log1p(|z|)``, ``z = (s - median) / (Q3 - Q1)`` (the mean absolute
-    deviation from the median when the quartiles coincide); None without spread.
-    Written from docs/methods.md: where ``z`` overflows (a subnormal unit), its
-    log is ``log|s - median| - log(unit)``."""
-    q1, median, q3 = np.quantile(s, [0.25, 0.5, 0.75])
-    unit = float(q3 - q1) if q3 > q1 else float(np.mean(np.abs(s - median)))
-    if unit == 0.0:
-        return None
-    distance = s - median
-    with np.errstate(over="ignore", divide="ignore"):
-        z = np.abs(distance) / unit
-        magnitude = np.where(
-            np.isinf(z), np.log(np.abs(distance)) - math.log(unit), np.log1p(z)
-        )
-    curve: FloatArray = np.sign(distance) * magnitude
-    return curve
-
-
-def _log_knee_depth(s: FloatArray, k: int) -> float:
-    """The knee depth of point ``k`` on the signed-log curve of ``s``."""
-    curve = _log_curve(s)
-    assert curve is not None
-    return _knee_depth(curve, k)
-
-
-def _log_knee_depth_of(s: FloatArray) -> float:
-    """The depth of the signed-log curve's knee, 0 when no point is below."""
-    curve = _log_curve(s)
-    if curve is None or curve[-1] == curve[0]:
-        return 0.0
-    return max(max(_knee_depth(curve, i) for i in range(s.size)), 0.0)
-
-
-def _exponential_depth(n: int) -> float:
-    """The log-knee depth of exponential quantiles at the Hazen positions."""
-    return _log_knee_depth_of(-np.log1p(-(np.arange(n) + 0.5) / n))
 
 
 def _tail_aware_of(scores: FloatArray, fit: Any) -> int | None:

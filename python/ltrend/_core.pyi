@@ -11,6 +11,7 @@ __all__ = [
     "MIN_SCORES",
     "MONITOR_HISTORY_LIMIT",
     "MONITOR_MAX_WINDOW",
+    "LineMoments",
     "Monitor",
     "MonitorStatus",
     "ProjectionState",
@@ -18,15 +19,24 @@ __all__ = [
     "RescanState",
     "ScanState",
     "SegmentMoments",
+    "SplitFrame",
+    "absolute_deviation",
+    "exponential_depth",
     "fit",
     "fit_projection",
     "fit_sorted",
+    "log_scale",
     "project_bins",
     "project_sorted",
+    "quantile_ranks",
+    "rank_counts",
+    "raw_count",
     "rescan",
     "run_moments",
     "scan",
+    "split_cuts",
     "split_moments",
+    "split_summary",
     "split_table",
     "untrusted_ranges",
 ]
@@ -313,3 +323,98 @@ def split_table(
     thresholds: list[float],
     rescan: RescanState | None = None,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint64], int | None]: ...
+
+# ---- Partial states of the breakpoint methods (rust/partial_split.rs) -------------
+
+@final
+class LineMoments:
+    def __new__(
+        cls,
+        count: int = 0,
+        mean_x: float = 0.0,
+        mean_y: float = 0.0,
+        cxx: float = 0.0,
+        cxy: float = 0.0,
+        cyy: float = 0.0,
+    ) -> LineMoments: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def mean_x(self) -> float: ...
+    @property
+    def mean_y(self) -> float: ...
+    @property
+    def cxx(self) -> float: ...
+    @property
+    def cxy(self) -> float: ...
+    @property
+    def cyy(self) -> float: ...
+    def sse(self) -> float: ...
+    def merge(self, other: LineMoments) -> LineMoments: ...
+    def __reduce__(
+        self,
+    ) -> tuple[type[LineMoments], tuple[int, float, float, float, float, float]]: ...
+
+@final
+class SplitFrame:
+    def __new__(
+        cls, n: int, min: float, max: float, exponent: int, origin: float
+    ) -> SplitFrame: ...
+    @property
+    def n(self) -> int: ...
+    @property
+    def min(self) -> float: ...
+    @property
+    def max(self) -> float: ...
+    @property
+    def exponent(self) -> int: ...
+    @property
+    def origin(self) -> float: ...
+    def scaled(self, z: float) -> float: ...
+    def __reduce__(
+        self,
+    ) -> tuple[type[SplitFrame], tuple[int, float, float, int, float]]: ...
+
+#: (global rank, depth, the point's value on its reading).
+_KneeTuple = tuple[int, float, float]
+
+def split_summary(
+    values: _Scores, *, offset: int, frame: SplitFrame, probes: list[int]
+) -> tuple[
+    int, float | None, list[tuple[int, float]], _KneeTuple | None, LineMoments
+]: ...
+def split_cuts(
+    values: _Scores,
+    *,
+    offset: int,
+    frame: SplitFrame,
+    log_scale: tuple[float, float] | None = None,
+    before: LineMoments | None = None,
+    after: LineMoments | None = None,
+    previous: float | None = None,
+) -> tuple[_KneeTuple | None, tuple[int, float, float] | None]: ...
+def quantile_ranks(n: int) -> list[int]: ...
+def log_scale(
+    n: int,
+    *,
+    picked: list[tuple[int, float]],
+    exponent: int = 0,
+    deviation: float | None = None,
+) -> tuple[float, float] | None: ...
+def absolute_deviation(
+    values: _Scores, *, center: float, exponent: int = 0
+) -> float: ...
+def rank_counts(
+    values: _Scores,
+    *,
+    keys: list[float],
+    log_scale: tuple[float, float] | None = None,
+    exponent: int = 0,
+) -> tuple[
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.uint64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+]: ...
+def exponential_depth(n: int) -> float: ...
+def raw_count(by_knee: int | None, by_lines: int | None) -> int | None: ...

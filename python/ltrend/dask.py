@@ -37,12 +37,22 @@ scheduler, a ``dask.distributed`` cluster when a ``Client`` is active):
    over the chunks (:class:`ltrend._core.RescanState`), only when a split has
    such a side, which is rare for real scores.
 
+The breakpoint methods (``two_segment``, ``knee``, ``log_knee``,
+``tail_aware``) run on the same buckets in the exact mode, each bucket scoring
+its own global ranks with what the scan and a first shuffle tell it about the
+whole curve (``ltrend._dask_split`` describes the passes); their split is the
+in-memory one, except where docs/methods.md lets two near-tied candidates
+trade places.
+
 The approximate mode replaces the shuffle with a histogram: per chunk, the
 moments of the scores in each of ``bins`` bins (edges from the sample), merged
 and fitted on the driver as if each bin's sorted scores were a straight ramp
 with the bin's mean and variance. The candidate thresholds are then approximate,
 but step 3 is the same exact pass, so the counts and compactness reported are
 exact for the thresholds found. ``docs/performance.md`` gives measured errors.
+It runs ``"paper"`` only, by design: a breakpoint method's split is a rank of the
+sorted curve (and ``log_knee`` reads order statistics), which a histogram cannot
+give, so those methods ask for ``mode="exact"``.
 
 NOTE: the partial sums are added in another order than the in-memory fit's, so
 the threshold agrees with ``ltrend.fit`` to ~1e-15 relative, not bit for bit; the
@@ -54,7 +64,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, SupportsIndex, TypeAlias, TypeVar, cast
 
@@ -124,6 +134,7 @@ class _Mergeable(Protocol):
 
 
 _M = TypeVar("_M", bound=_Mergeable)
+_T = TypeVar("_T")
 
 
 def _merge_all(states: Sequence[_M]) -> _M:
@@ -440,6 +451,9 @@ class _Scan:
     #: The in-memory fit's rescaling: projections and moments are of
     #: ``z * 2**-exponent`` (0 for ordinary magnitudes).
     exponent: int
+    #: The smallest and largest finite score.
+    min: float
+    max: float
 
 
 def _scan(x: da.Array, policy: NanPolicy, sample_size: int) -> _Scan:
@@ -461,6 +475,8 @@ def _scan(x: da.Array, policy: NanPolicy, sample_size: int) -> _Scan:
         sample_values=values[order],
         sample_chunks=chunks[order],
         exponent=0 if exponent is None else exponent,
+        min=state.min,
+        max=state.max,
     )
 
 
@@ -509,6 +525,73 @@ class _Candidates:
     counts: _Ints
 
 
+@dataclass(frozen=True)
+class _Buckets:
+    """The range partition of the exact mode's shuffle."""
+
+    splitters: _Splitters
+    #: Each bucket's estimated size in bytes, from the sample (for the waves).
+    estimates: npt.NDArray[np.float64]
+    #: The sample's median: near the median of the scores, a precise origin.
+    origin: float
+
+
+def _plan_buckets(x: da.Array, scan: _Scan, bucket_size: int) -> _Buckets:
+    """Splitters at the sample's quantiles, for buckets of about ``bucket_size``."""
+    splitters, sampled = _quantile_splitters(
+        scan.sample_values,
+        scan.sample_chunks,
+        math.ceil(scan.n / bucket_size),
+    )
+    estimates = sampled * (scan.n / scan.sample_values.size) * x.dtype.itemsize
+    origin = float(scan.sample_values[scan.sample_values.size // 2])
+    return _Buckets(splitters, estimates, origin)
+
+
+def _shuffle(
+    x: da.Array,
+    buckets: _Buckets,
+    shuffle_bytes: float,
+    task: Callable[..., _T],
+    shared: tuple[object, ...],
+    own: Callable[[int], tuple[object, ...]] | None = None,
+) -> tuple[list[_T], _Ints]:
+    """Run ``task(pieces, offsets, j, *shared, *own(b))`` on each bucket ``b``.
+
+    Buckets are shuffled in waves of at most ``shuffle_bytes``; in a wave,
+    ``pieces`` are the sorted pieces of bucket ``b`` from every chunk, ``j`` its
+    index in the wave and ``offsets[j]`` its global rank. Returns the results and
+    the counts of the buckets, both in bucket order.
+    """
+    blocks = _indexed_blocks(x)
+    keys = delayed(buckets.splitters, traverse=False)
+    base = 0
+    results: list[_T] = []
+    counts: list[int] = []
+    for first, stop in _waves(buckets.estimates, shuffle_bytes):
+        width = stop - first
+        splits = [
+            delayed(_split_block, nout=width + 1)(block, index, keys, first, stop)
+            for block, index in blocks
+        ]
+        offsets = delayed(_wave_offsets)(base, [split[0] for split in splits])
+        tasks = [
+            delayed(task)(
+                [split[1 + j] for split in splits],
+                offsets,
+                j,
+                *shared,
+                *(own(first + j) if own is not None else ()),
+            )
+            for j in range(width)
+        ]
+        placed, *wave = dask.compute(offsets, *tasks)
+        results.extend(wave)
+        counts.extend(int(c) for c in np.diff(placed))
+        base = int(placed[-1])
+    return results, np.array(counts, dtype=np.int64)
+
+
 def _exact_candidates(
     x: da.Array,
     scan: _Scan,
@@ -517,42 +600,11 @@ def _exact_candidates(
     shuffle_bytes: float,
 ) -> _Candidates:
     n = scan.n
-    splitters, sampled = _quantile_splitters(
-        scan.sample_values,
-        scan.sample_chunks,
-        math.ceil(n / bucket_size),
-    )
-    origin = float(scan.sample_values[scan.sample_values.size // 2])
-    estimates = sampled * (n / scan.sample_values.size) * x.dtype.itemsize
-    blocks = _indexed_blocks(x)
-    keys = delayed(splitters, traverse=False)
-    base = 0
-    results: list[tuple[_core.ProjectionState, float | None]] = []
-    for first, stop in _waves(estimates, shuffle_bytes):
-        width = stop - first
-        splits = [
-            delayed(_split_block, nout=width + 1)(block, index, keys, first, stop)
-            for block, index in blocks
-        ]
-        offsets = delayed(_wave_offsets)(base, [split[0] for split in splits])
-        buckets = [
-            delayed(_project_bucket)(
-                [split[1 + j] for split in splits],
-                offsets,
-                j,
-                n,
-                origin,
-                max_degree,
-                n // 2,
-                scan.exponent,
-            )
-            for j in range(width)
-        ]
-        wave = dask.compute(*buckets)
-        results.extend(wave)
-        base += sum(state.count for state, _ in wave)
-    counts = np.array([state.count for state, _ in results], dtype=np.int64)
-    _check_count(base, n, "buckets")
+    plan = _plan_buckets(x, scan, bucket_size)
+    shared = (n, plan.origin, max_degree, n // 2, scan.exponent)
+    results, counts = _shuffle(x, plan, shuffle_bytes, _project_bucket, shared)
+    splitters = plan.splitters
+    _check_count(int(counts.sum()), n, "buckets")
     median = next(value for _, value in results if value is not None)
     projection = _merge_all([state for state, _ in results])
     thresholds, coefficients, center = _core.fit_projection(
@@ -661,6 +713,7 @@ class DaskResult(Result):
         scores: da.Array,
         splitters: _Splitters,
         bucket_counts: _Ints,
+        breakpoint: int | None = None,
     ) -> None:
         super().__init__(
             threshold=threshold,
@@ -672,6 +725,7 @@ class DaskResult(Result):
             coefficients=coefficients,
             n_omitted=n_omitted,
             method=method,
+            breakpoint=breakpoint,
         )
         self.mask = scores.map_blocks(_mask_block, self.threshold, dtype=np.bool_)
         self._n_anomalies = n_anomalies
@@ -725,8 +779,11 @@ class DaskResult(Result):
         At every rank (the default): a lazy Dask array chunked as
         :meth:`sorted_scores`. At the given ``ranks`` (integers in ``[0, n)``): an
         ndarray, as :meth:`ltrend.Result.fitted_curve`. Either way computed from
-        the coefficients alone, with no pass over the scores.
+        the coefficients alone, with no pass over the scores. The breakpoint
+        methods fit no polynomial: for them this raises ``ValueError``, as in memory.
         """
+        if not self.table:
+            return super().fitted_curve(degree, ranks=ranks)
         n = int(self._bucket_counts.sum())
         if degree is None:
             degree = self.degree if self.degree is not None else 1
@@ -770,6 +827,7 @@ class DaskResult(Result):
             coefficients=self._coefficients,
             n_omitted=self.n_omitted,
             method=self.method,
+            breakpoint=self.breakpoint,
         )
 
 
@@ -793,7 +851,14 @@ def fit(
     ``dask.distributed`` cluster when a ``Client`` is active). In the default
     exact mode the result equals ``ltrend.fit`` on the gathered scores: the same
     degree, the same anomaly count and mask, and the threshold within a relative
-    1e-9 (in practice ~1e-15: partial sums are added in another order).
+    1e-9 (in practice ~1e-15: partial sums are added in another order). For a
+    breakpoint method (every method but ``"paper"``) it has the same
+    ``breakpoint``, threshold, count and mask, except where docs/methods.md
+    lets two candidates whose criteria agree to a relative 1e-9 trade places:
+    ``knee`` is exact (the same depths, bit for bit), ``log_knee`` too unless
+    more than half the scores tie (its unit is then a sum added in another
+    order), ``two_segment`` decides between near-ties of its two-line errors
+    by rounding, and ``tail_aware`` follows its parts.
 
     Parameters
     ----------
@@ -807,11 +872,15 @@ def fit(
         cheap count over the chunks comes first), ``"omit"`` leaves them out and
         labels them normal.
     method : str, default "paper"
-        One of ``ltrend.METHODS``; only ``"paper"`` is spread over Dask so far.
+        One of ``ltrend.METHODS`` (see :func:`ltrend.fit`); the breakpoint
+        methods need ``mode="exact"``.
     mode : {"exact", "approximate"}, default "exact"
-        ``"exact"`` sorts the scores by one range-partitioning shuffle;
+        ``"exact"`` sorts the scores by one range-partitioning shuffle (two for
+        ``log_knee``, ``two_segment`` and ``tail_aware``);
         ``"approximate"`` fits a histogram of ``bins`` bins instead (no shuffle)
-        and then counts exactly at the thresholds it finds.
+        and then counts exactly at the thresholds it finds. The approximate mode
+        runs ``"paper"`` only: the breakpoint methods need exact ranks of the
+        sorted curve, which a histogram does not give.
     bucket_size : int, default 2**21
         Scores per bucket of the distributed sort (exact mode), and per chunk of
         :meth:`DaskResult.sorted_scores`.
@@ -826,8 +895,9 @@ def fit(
     -------
     DaskResult
         A :class:`ltrend.Result`: ``threshold``, ``degree``, ``table`` and
-        ``n_anomalies`` computed; ``mask`` a lazy boolean Dask array with the
-        input's chunks.
+        ``n_anomalies`` computed (and ``breakpoint`` for a breakpoint method,
+        with ``degree=None`` and an empty table, as in memory); ``mask`` a lazy
+        boolean Dask array with the input's chunks.
 
     Raises
     ------
@@ -835,9 +905,8 @@ def fit(
         For an input that is not a Dask array, or of a complex or non-numeric dtype.
     ValueError
         As :func:`ltrend.fit` (same messages for non-finite scores and too few
-        scores), and for unknown chunk sizes or an out-of-range option.
-    NotImplementedError
-        For a method of ``ltrend.METHODS`` other than ``"paper"``.
+        scores), for unknown chunk sizes or an out-of-range option, and for a
+        breakpoint method with ``mode="approximate"``.
 
     Notes
     -----
@@ -845,7 +914,11 @@ def fit(
     for the histogram), once to count the candidate splits and, only when a
     side of a split needs measuring again in its own units (a spread near
     1e-300, or a tight cluster far from the median), once more: persist it
-    first if computing it is expensive. It must give the same values on every
+    first if computing it is expensive. A breakpoint method reads it once to
+    scan, once per wave of each shuffle, once to count the scores up to a knee
+    and, for ``log_knee`` on a tied majority, once for the mean deviation;
+    ``tail_aware`` on a light tail reads it twice more (for the bucket holding
+    its cut, and to count up to it). It must give the same values on every
     read. Any finite scores are handled as :func:`ltrend.fit` handles them
     (subnormals and magnitudes near 1.8e308 included).
     A fit's sample is seeded, so the same input gives the same buckets.
@@ -869,19 +942,42 @@ def fit(
     True
     >>> bool((result.mask.compute() == expected.mask).all())
     True
+
+    A breakpoint method gives the in-memory split (here on fewer scores, run in
+    this process):
+
+    >>> import dask
+    >>> few = np.concatenate([scores[:3_000], scores[-60:]])
+    >>> with dask.config.set(scheduler="synchronous"):
+    ...     split = ltrend.dask.fit(
+    ...         da.from_array(few, chunks=700), method="two_segment", bucket_size=500
+    ...     )
+    >>> expected = ltrend.fit(few, method="two_segment")
+    >>> split.breakpoint == expected.breakpoint, split.degree, split.table
+    (True, None, ())
+    >>> split.threshold == expected.threshold, split.n_anomalies == expected.n_anomalies
+    (True, True)
     """
     x = _as_dask_scores(scores)
     degree_cap = check_max_degree(max_degree)
     policy = check_nan_policy(nan_policy)
     check_method(method)
-    if method != "paper":
-        # TODO(#3): the split methods need their own partial states (prefix sums at
-        # global ranks) before they can run here.
+    # Imported here: it builds on this module's shuffle.
+    from ltrend import _dask_split
+
+    if method != "paper" and method not in _dask_split.SPLIT_METHODS:
         raise NotImplementedError(
-            f"method: ltrend.dask implements only 'paper' so far, got {method!r}"
+            f"method: ltrend.dask does not spread {method!r} (a method added to "
+            "ltrend.METHODS without a distributed path)"
         )
     if mode not in MODES:
         raise ValueError(f"mode: must be one of {MODES}, got {mode!r}")
+    if method != "paper" and mode != "exact":
+        raise ValueError(
+            f"mode: method {method!r} needs mode='exact' (its breakpoint is a rank "
+            "of the sorted curve, which the approximate mode's histogram does not "
+            f"give), got mode={mode!r}"
+        )
     bucket = _check_positive(bucket_size, "bucket_size")
     n_bins = _check_positive(bins, "bins")
     budget: float
@@ -897,6 +993,22 @@ def fit(
     else:
         sample = SAMPLE_PER_BIN * n_bins
     scan = _scan(x, policy, max(MIN_SAMPLE, sample))
+    if method != "paper":
+        split = _dask_split.fit_split(x, scan, method, bucket, budget)
+        return DaskResult(
+            threshold=split.threshold,
+            degree=None,
+            table=(),
+            n_anomalies=split.n_anomalies,
+            center=0.0,
+            coefficients=np.zeros((0, 1), dtype=np.float64),
+            n_omitted=scan.n_omitted,
+            method=method,
+            scores=x,
+            splitters=split.splitters,
+            bucket_counts=split.counts,
+            breakpoint=split.breakpoint,
+        )
     top = min(degree_cap, scan.n - 2)
     if mode == "exact":
         found = _exact_candidates(x, scan, top, bucket, budget)
