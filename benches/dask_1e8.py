@@ -4,6 +4,7 @@ A script, not part of the test run (it takes minutes)::
 
     nice python benches/dask_1e8.py                  # the run in docs/performance.md
     nice python benches/dask_1e8.py --n 2e7 --compare 2e6    # a quicker look
+    nice python benches/dask_1e8.py --method tail_aware      # a breakpoint method
 
 The scores (a normal base and 1 % anomalies, see ``generate``) are made chunk by
 chunk on the workers from fixed seeds and are never whole in one process. The
@@ -14,7 +15,9 @@ reports the wall time, the peak RSS of every worker, whether a worker was lost
 and how much Dask spilled to disk; it also times one read of the input, for
 scale. Then it times ``ltrend.fit`` on ``--compare`` scores in memory (best of
 3), checks ``ltrend.dask.fit`` on those same scores against it, and prints the
-ratio of the Dask run's time to the in-memory time.
+ratio of the Dask run's time to the in-memory time. ``--method`` picks the
+method; a breakpoint method runs in the exact mode only (the approximate mode
+refuses it).
 """
 
 from __future__ import annotations
@@ -96,7 +99,10 @@ def main() -> None:
     parser.add_argument("--compare", type=float, default=1e7)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--memory-limit", default="500MiB")
+    parser.add_argument("--method", default="paper", choices=ltrend.METHODS)
     args = parser.parse_args()
+    method = args.method
+    modes = ltrend.dask.MODES if method == "paper" else ("exact",)
     n, chunk, small = int(args.n), int(args.chunk), int(args.compare)
 
     with (
@@ -120,7 +126,9 @@ def main() -> None:
             f"{', '.join(f'{m:.0f}' for m in limits)} MiB each"
         )
         x = generate(n, chunk)
-        runs = {mode: measured_fit(client, x, mode=mode) for mode in ltrend.dask.MODES}
+        runs = {
+            mode: measured_fit(client, x, mode=mode, method=method) for mode in modes
+        }
         exact = runs["exact"]["result"]
         for mode, run in runs.items():
             result = run["result"]
@@ -129,7 +137,8 @@ def main() -> None:
             print(
                 f"{mode:>11}: {run['wall']:6.1f} s, peak RSS per worker {peaks} MiB, "
                 f"lost workers: {run['lost_workers']}, spilled "
-                f"{sum(run['spilled'].values()):.0f} MiB; degree {result.degree}, "
+                f"{sum(run['spilled'].values()):.0f} MiB; {method}: "
+                f"degree {result.degree}, breakpoint {result.breakpoint}, "
                 f"threshold {result.threshold:.12g} (rel. diff. to exact {error:.1e}),"
                 f" {result.n_anomalies} anomalies"
             )
@@ -147,12 +156,13 @@ def main() -> None:
         timings = []
         for _ in range(3):
             start = time.perf_counter()
-            expected = ltrend.fit(z)
+            expected = ltrend.fit(z, method=method)
             timings.append(time.perf_counter() - start)
         best = min(timings)
-        check = ltrend.dask.fit(generate(small, chunk))
+        check = ltrend.dask.fit(generate(small, chunk), method=method)
         same = (
             check.degree == expected.degree
+            and check.breakpoint == expected.breakpoint
             and check.n_anomalies == expected.n_anomalies
             and abs(check.threshold - expected.threshold)
             <= 1e-9 * abs(expected.threshold)

@@ -1,4 +1,4 @@
-"""Measure the three speed targets of ``ltrend.Monitor`` (issue #5) in one run.
+"""Measure the three speed targets of ``ltrend.Monitor`` in one run.
 
 Build with ``maturin develop --release`` (or ``pip install .``) first, then::
 

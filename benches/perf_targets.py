@@ -1,4 +1,4 @@
-"""Every performance target of issue #4, measured in one run, printed as one table.
+"""Every performance target of docs/performance.md, measured in one run, one table.
 
 Run from the repository root, after ``pip install .`` (a release build)::
 
@@ -435,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         targets += huge_targets()
     print()
-    print("targets (issue #4):")
+    print("targets:")
     for target in targets:
         print(target.row())
     failed = [t.name for t in targets if not t.passed]

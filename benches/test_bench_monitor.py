@@ -4,7 +4,7 @@ Run on purpose (the normal test run skips benchmarks)::
 
     python -m pytest benches/test_bench_monitor.py --benchmark-only
 
-``benches/monitor_targets.py`` measures the three speed targets of issue #5 in
+``benches/monitor_targets.py`` measures the monitor's three speed targets in
 one run and prints each against its goal.
 """
 

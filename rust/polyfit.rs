@@ -13,7 +13,7 @@
 //! The polynomials are never rank-deficient: degree `d < n` on `n` distinct
 //! abscissae always has a unique least-squares fit.
 //!
-//! Speed (issue #4): [`GramFit::of_sorted`] runs the recurrence on eight scores at
+//! Speed: [`GramFit::of_sorted`] runs the recurrence on eight scores at
 //! once with the number of terms fixed at compile time, so the accumulators of
 //! every degree stay in vector registers, and `multiversion` compiles it for
 //! AVX-512 and AVX2 as well as the baseline, chosen at run time; fixed work items

@@ -4,7 +4,7 @@
 //! element type (f32 stays f32), and every later kernel reads it as f64, so an
 //! f32 input gives exactly the result of the same values passed as f64.
 //!
-//! Performance notes (issue #4). This is the sort of the Rust API
+//! Performance notes. This is the sort of the Rust API
 //! ([`sorted_finite`], used by `threshold::fit`); `ltrend.fit` in Python sorts
 //! with NumPy instead, whose AVX-512 quicksort was faster on every size we
 //! measured (docs/performance.md has the numbers). Against `std`'s

@@ -1,4 +1,4 @@
-"""Search for inputs on which ltrend.fit or the reference break a rule (issue #8).
+"""Search for inputs on which ltrend.fit or the reference break a rule.
 
     python scripts/extreme_search.py SEED COUNT
 

@@ -37,7 +37,7 @@ TESTS = [
     "tests/test_threads.py",
     # The distributed mode against the in-memory fit on any finite floats.
     "tests/test_dask.py",
-    # The hypothesis tests that were there before issue #8.
+    # The hypothesis tests of the core rules, the reference and the monitor.
     "tests/test_parity.py",
     "tests/test_rules.py",
     "tests/test_monitor.py",

@@ -1,5 +1,5 @@
 """No panic crosses into Python: every error of the Rust core is a ValueError or
-TypeError with a message, provoked here through the native module (issue #8).
+TypeError with a message, provoked here through the native module.
 
 The Python layer checks most arguments before the core sees them, so each case
 below calls ``ltrend._core`` directly where the public API would stop earlier:

@@ -1,4 +1,4 @@
-"""Hostile bytes given to Monitor.from_bytes and the command line (issue #8).
+"""Hostile bytes given to Monitor.from_bytes and the command line.
 
 tests/test_monitor.py covers every truncation, every bit flip, extra bytes, a
 wrong magic, the next version and impossible states; this file adds the cases it

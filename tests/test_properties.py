@@ -1,4 +1,4 @@
-"""Property tests over the whole Python API with arbitrary floats (issue #8).
+"""Property tests over the whole Python API with arbitrary floats.
 
 Every test draws scores from the full float64 range: subnormals, +-0.0, huge and
 tiny magnitudes, NaN and +-inf where the API accepts them, heavy ties, sorted and
@@ -359,7 +359,7 @@ def test_the_largest_inputs_keep_every_rule(shape: str) -> None:
 # --- fit over the full float range ---------------------------------------------
 
 
-# Inputs on which main failed when these tests were written (issue #8): squared
+# Inputs on which main failed when these tests were written: squared
 # deviations that overflow near 1e308, a subnormal spread whose squares
 # underflow to zero (a false var(N) = 0, so +inf compactness), a side whose
 # spread is far below the largest score (its squares underflow, on the curve as
@@ -385,7 +385,7 @@ EXTREME_EXAMPLES = [
     # score -1.2e-119 becomes -0.0, so degree 1 counted it at or above its
     # candidate 0.0, while the mask (on the scores as given) does not.
     np.array([-7.343562278240081e211] * 5 + [-1.1837e-119, 3.7005e95, -2.6915e40]),
-    # Found by a search of tight clusters far from the bulk (issue #8), at
+    # Found by a search of tight clusters far from the bulk, at
     # ordinary magnitudes: the two scores near 0 form A, far from the median
     # -5.5e13, where the core's merged means keep steps of 2^-7 only, so its
     # Comp_1 was 1.8 % off (the rule and the parity failed).

@@ -1,4 +1,4 @@
-"""Limits on what a caller can make ltrend allocate (issue #8).
+"""Limits on what a caller can make ltrend allocate.
 
 - Text files are read block by block: peak memory follows the block size and
   the scores, never the size of the text. A .npy file is memory-mapped and

@@ -41,7 +41,7 @@ def test_one_array_shared_by_many_threads() -> None:
     assert all(r.threshold == expected.threshold for r in results)
 
 
-# --- 8 threads sharing monitors while fitting (issue #8) --------------------------
+# --- 8 threads sharing monitors while fitting -------------------------------------
 
 N_THREADS = 8
 N_MONITORS = 2

@@ -347,7 +347,7 @@ def render(
         f"{data.ROW_CAP} (stratified), {data.OOD_DRAWS} draws per "
         "out-of-distribution set",
         f"- PyThresh time limit {settings['timeout']:g} s per call, "
-        f"{settings['jobs']} workers; PyThresh VAE needs torch, not installed",
+        f"{settings['jobs']} workers",
         f"- L-trend methods: {', '.join(ltrend_names)}",
         f"- wall time of this run: {seconds:.0f} s (cached results are read, not "
         "recomputed)",
