@@ -9,6 +9,7 @@ scores and picks by leave-one-group-out. The winners live in ``ltrend.fit``
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -334,41 +335,64 @@ def two_levels(log_scale: bool) -> Candidate:
     return apply
 
 
-def excess_over_base(reference: str, base_share: float) -> Candidate:
-    """The cut that maximises the F1 estimated from the curve alone.
-
-    The base of the L, the lowest ``base_share`` of the sorted curve, is fitted
-    by a least-squares line against the ``reference`` distribution's quantiles
-    (a straight line in rank for ``"uniform"``). Extended upward, the line says
-    how many of ``n`` normal scores would lie above each cut; the excess of the
-    observed count over it estimates the anomalies there, and the largest excess
-    the anomalies in all, which give an estimated F1 at every cut.
-    """
+def _law(reference: str) -> Any:
+    """The SciPy distribution a base is fitted against."""
     from scipy import stats
 
-    law = {
+    return {
         "uniform": stats.uniform,
         "gaussian": stats.norm,
         "gumbel": stats.gumbel_r,
     }[reference]
 
+
+def _estimated_f1_cut(scores: FloatArray, law: Any, base_count: int) -> Mask:
+    """Flag the top scores at the cut of the largest F1 estimated from the curve.
+
+    The lowest ``base_count`` sorted scores are fitted by a least-squares line
+    against ``law``'s quantiles at the Hazen positions. Extended upward, the
+    line says how many of ``n`` normal scores would lie above each cut; the
+    excess of the observed count over it estimates the anomalies there, and the
+    largest excess the anomalies in all, which give an estimated F1 at every cut.
+    """
+    s = np.sort(scores)
+    n = s.size
+    if base_count < 10:
+        return np.zeros(scores.shape, dtype=bool)
+    p = (np.arange(n) + 0.5) / n
+    slope, intercept = np.polyfit(law.ppf(p[:base_count]), s[:base_count], 1)
+    if not slope > 0:
+        return np.zeros(scores.shape, dtype=bool)
+    flagged = np.arange(1, n)
+    expected = n * law.sf((s[n - flagged] - intercept) / slope)
+    excess = np.maximum(flagged - expected, 0.0)
+    if excess.max() <= 0:
+        return np.zeros(scores.shape, dtype=bool)
+    estimated_f1 = 2.0 * excess / (flagged + excess.max())
+    return _top(scores, float(flagged[np.argmax(estimated_f1)]))
+
+
+def excess_over_base(reference: str, base_share: float) -> Candidate:
+    """The estimated-F1 cut (:func:`_estimated_f1_cut`) with the lowest
+    ``base_share`` of the sorted curve as the base of the L."""
+    law = _law(reference)
+
     def apply(scores: FloatArray) -> Mask:
-        s = np.sort(scores)
-        n = s.size
-        p = (np.arange(n) + 0.5) / n
-        base = p <= base_share
-        slope, intercept = np.polyfit(law.ppf(p[base]), s[base], 1)
-        if not slope > 0:
-            return np.zeros(scores.shape, dtype=bool)
-        flagged = np.arange(1, n)
-        expected = n * law.sf((s[n - flagged] - intercept) / slope)
-        excess = np.maximum(flagged - expected, 0.0)
-        if excess.max() <= 0:
-            return np.zeros(scores.shape, dtype=bool)
-        estimated_f1 = 2.0 * excess / (flagged + excess.max())
-        return _top(scores, float(flagged[np.argmax(estimated_f1)]))
+        count = int(np.sum((np.arange(scores.size) + 0.5) / scores.size <= base_share))
+        return _estimated_f1_cut(scores, law, count)
 
     return apply
+
+
+def excess_below_tail_aware(scores: FloatArray) -> Mask:
+    """``tail_aware`` on heavy tails; on light ones, the estimated-F1 cut with a
+    Gaussian base fitted to what ``tail_aware`` calls normal (the base then
+    adapts to the contamination instead of being a fixed share)."""
+    s = np.sort(scores)
+    if _log_knee_depth(s) >= reference_depth(s.size):
+        return fit_method("log_knee")(scores)
+    flagged = int(ltrend.fit(scores, method="tail_aware").n_anomalies)
+    return _estimated_f1_cut(scores, _law("gaussian"), s.size - flagged)
 
 
 def candidates() -> dict[str, Candidate]:
@@ -425,4 +449,7 @@ def candidates() -> dict[str, Candidate]:
         found[f"excess over a {reference} base, lowest {share:.0%}"] = excess_over_base(
             reference, share
         )
+    found["tail_aware, then the estimated-F1 cut below it if light"] = (
+        excess_below_tail_aware
+    )
     return found
