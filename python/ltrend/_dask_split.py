@@ -97,7 +97,7 @@ def _summarize_bucket(
     j: int,
     frame: _core.SplitFrame,
     probes: list[int],
-) -> tuple[int, float | None, list[tuple[int, float]], _Knee | None, _core.LineMoments]:
+) -> _Summary:
     values = _aligned(np.concatenate(pieces))
     return _core.split_summary(
         values, offset=int(offsets[j]), frame=frame, probes=probes
