@@ -62,13 +62,20 @@ pub fn quantile<T: Score>(sorted: &[T], p: f64) -> f64 {
 /// assert_eq!(quantile_by(4, 0.25, |i| sorted[i]), 1.75);
 /// ```
 pub fn quantile_by(len: usize, p: f64, at: impl Fn(usize) -> f64) -> f64 {
-    let h = (len - 1) as f64 * p;
-    let low = h.floor() as usize;
+    let (low, fraction) = quantile_position(len, p);
     let value = at(low);
     if low + 1 >= len {
         return value;
     }
-    value + (h - low as f64) * (at(low + 1) - value)
+    value + fraction * (at(low + 1) - value)
+}
+
+/// The rank below the `p`-quantile of `len > 0` sorted scores and how far past
+/// it the quantile lies, as a fraction of the step to the next rank.
+fn quantile_position(len: usize, p: f64) -> (usize, f64) {
+    let h = (len - 1) as f64 * p;
+    let low = h.floor();
+    (low as usize, h - low)
 }
 
 /// The probabilities of the quantiles that [`log_scale`] reads: Q1, the median, Q3.
@@ -87,7 +94,7 @@ pub fn quantile_ranks(len: usize) -> Vec<usize> {
     let mut ranks: Vec<usize> = QUARTILES
         .iter()
         .flat_map(|&p| {
-            let low = ((len - 1) as f64 * p).floor() as usize;
+            let (low, _) = quantile_position(len, p);
             [low, (low + 1).min(len - 1)]
         })
         .collect();
@@ -141,8 +148,9 @@ pub fn log_scale_by(
     at: impl Fn(usize) -> f64,
     deviation: impl FnOnce(f64) -> f64,
 ) -> Option<(f64, f64)> {
-    let center = quantile_by(len, 0.5, &at);
-    let mut unit = quantile_by(len, 0.75, &at) - quantile_by(len, 0.25, &at);
+    let [q1, median, q3] = QUARTILES;
+    let center = quantile_by(len, median, &at);
+    let mut unit = quantile_by(len, q3, &at) - quantile_by(len, q1, &at);
     if unit <= 0.0 {
         unit = deviation(center) / len as f64;
     }

@@ -52,7 +52,7 @@ fn invalid(reason: String) -> KernelError {
 }
 
 /// Refuse a rescaling exponent that [`ScanState::scale_exponent`] cannot give.
-fn check_exponent(exponent: i32) -> Result<(), KernelError> {
+pub(crate) fn check_exponent(exponent: i32) -> Result<(), KernelError> {
     if SCALE_EXPONENTS.contains(&exponent) {
         Ok(())
     } else {

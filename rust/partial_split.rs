@@ -33,8 +33,9 @@
 use crate::error::KernelError;
 use crate::knee::Chord;
 use crate::log_knee::{log_scale_by, signed_log};
+use crate::partial::check_exponent;
 use crate::sort::Score;
-use crate::threshold::{pow2_scale, SCALE_EXPONENTS};
+use crate::threshold::pow2_scale;
 use crate::two_segment::{best_breakpoint_in, LineMoments, Stretch};
 
 fn invalid(reason: String) -> KernelError {
@@ -75,11 +76,7 @@ impl SplitFrame {
                 "split frame of {n} scores from {min} to {max} about {origin}"
             )));
         }
-        if exponent != 0 && !SCALE_EXPONENTS.contains(&exponent) {
-            return Err(invalid(format!(
-                "rescaling exponent {exponent} is outside {SCALE_EXPONENTS:?}"
-            )));
-        }
+        check_exponent(exponent)?;
         Ok(SplitFrame {
             n,
             min,
@@ -106,8 +103,7 @@ impl SplitFrame {
     fn check_place(&self, offset: usize, len: usize) -> Result<(), KernelError> {
         if offset.checked_add(len).is_none_or(|end| end > self.n) {
             return Err(invalid(format!(
-                "a bucket at ranks {offset}..{} of a curve of {}",
-                offset + len,
+                "a bucket of {len} scores at rank {offset} of a curve of {}",
                 self.n
             )));
         }
@@ -299,7 +295,8 @@ pub struct BucketCuts {
 ///
 /// # Errors
 /// [`KernelError::InvalidPartial`] when the ranks run past the frame's `n`, or
-/// the moments around the bucket do not add up to `n` points with it.
+/// the moments around the bucket do not add up to `n` points with it, or the
+/// largest score below it is missing (rank above 0) or given (rank 0).
 ///
 /// # Examples
 /// ```
@@ -340,7 +337,8 @@ fn segment_cut<T: Score>(
     around: &Surroundings,
 ) -> Result<Option<SegmentCut>, KernelError> {
     let len = sorted.len();
-    // The place was checked, so offset + len <= n, and after.count <= n - len - offset.
+    // The place was checked, so offset + len cannot overflow; after.count comes
+    // from the caller and is checked here.
     let counted = around.after.count.checked_add(offset + len);
     if around.before.count != offset || counted != Some(frame.n) {
         return Err(invalid(format!(
@@ -349,6 +347,13 @@ fn segment_cut<T: Score>(
             around.after.count,
             offset + len,
             frame.n
+        )));
+    }
+    // Without the score below it, the bucket's first rank could not be a candidate.
+    if around.previous.is_some() != (offset > 0) {
+        return Err(invalid(format!(
+            "a bucket at rank {offset} needs the largest score below it exactly when \
+             its rank is not 0"
         )));
     }
     let stretch = Stretch {
@@ -407,8 +412,10 @@ pub fn log_scale_of_ranks(
     exponent: i32,
     deviation: Option<f64>,
 ) -> Result<LogScale, KernelError> {
-    // Checks n and the exponent as a frame does.
-    SplitFrame::new(n, 0.0, 0.0, exponent, 0.0)?;
+    if n == 0 {
+        return Err(invalid("a log scale of no scores".to_string()));
+    }
+    check_exponent(exponent)?;
     let missing = crate::log_knee::quantile_ranks(n)
         .into_iter()
         .find(|rank| !picked.iter().any(|(r, _)| r == rank));
@@ -647,6 +654,15 @@ mod tests {
             previous: None,
         };
         assert!(bucket_cuts(&[0.0, 1.0], 0, &frame, None, Some(around)).is_err());
+        // The upper bucket of [0, 0.5 | 0.7, 1] must be told the score below it.
+        let low = bucket_summary(&[0.0, 0.5], 0, &frame, &[]).unwrap();
+        let above = |previous| Surroundings {
+            before: low.moments,
+            after: LineMoments::EMPTY,
+            previous,
+        };
+        assert!(bucket_cuts(&[0.7, 1.0], 2, &frame, None, Some(above(Some(0.5)))).is_ok());
+        assert!(bucket_cuts(&[0.7, 1.0], 2, &frame, None, Some(above(None))).is_err());
         assert!(SplitFrame::new(0, 0.0, 1.0, 0, 0.0).is_err());
         assert!(SplitFrame::new(3, 1.0, 0.0, 0, 0.0).is_err());
         assert!(SplitFrame::new(3, 0.0, 1.0, 5000, 0.0).is_err());

@@ -11,7 +11,9 @@ use pyo3::types::{PyBytes, PySlice, PyType};
 use crate::error::KernelError;
 use crate::method::{self, Method, MethodFit, SplitFit};
 use crate::monitor::{Monitor, MonitorConfig};
-use crate::partial::{ProjectionState, RescanState, ScanState, ScoreRange, SegmentMoments};
+use crate::partial::{
+    check_exponent, ProjectionState, RescanState, ScanState, ScoreRange, SegmentMoments,
+};
 use crate::partial_split::{
     absolute_deviation_of_chunk, bucket_cuts, bucket_summary, log_scale_of_ranks, KneePoint,
     LogScale, RankCounts, Reading, SplitFrame, Surroundings,
@@ -1573,6 +1575,7 @@ fn absolute_deviation_py(
     center: f64,
     exponent: i32,
 ) -> PyResult<f64> {
+    check_exponent(exponent)?;
     match &values {
         ScoresArray::F64(z) => {
             let z = z.as_slice()?;
@@ -1604,12 +1607,7 @@ fn rank_counts_py<'py>(
     Bound<'py, PyArray1<f64>>,
     Bound<'py, PyArray1<f64>>,
 )> {
-    if exponent != 0 && !threshold::SCALE_EXPONENTS.contains(&exponent) {
-        return Err(PyValueError::new_err(format!(
-            "exponent: must be in {:?}, got {exponent}",
-            threshold::SCALE_EXPONENTS
-        )));
-    }
+    check_exponent(exponent)?;
     let reading = match log_scale {
         Some((center, unit)) => Reading::Log { center, unit },
         None => Reading::Raw,
@@ -1634,9 +1632,10 @@ fn rank_counts_py<'py>(
 }
 
 /// `tail_aware`'s exponential reference depth for `n` scores.
+/// One pass of logarithms over `n` quantiles, so the GIL is released.
 #[pyfunction(name = "exponential_depth")]
-fn exponential_depth_py(n: usize) -> f64 {
-    crate::tail_aware::exponential_depth(n)
+fn exponential_depth_py(py: Python<'_>, n: usize) -> f64 {
+    py.detach(|| crate::tail_aware::exponential_depth(n))
 }
 
 /// `tail_aware`'s light-tail anomaly count from the counts of `knee` and

@@ -812,6 +812,25 @@ def test_mismatched_states_are_refused() -> None:
         _core.RescanState([0.0], [1.0], [1], [], [0.0])
 
 
+def test_misplaced_split_states_are_refused() -> None:
+    z = np.array([0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="rescaling exponent 5000"):
+        _core.SplitFrame(3, 0.0, 2.0, 5000, 0.0)
+    # An exponent i32 holds but the scan never gives (and whose negation overflows).
+    for exponent in (5000, -(2**31)):
+        with pytest.raises(ValueError, match="rescaling exponent"):
+            _core.absolute_deviation(z, center=0.0, exponent=exponent)
+        with pytest.raises(ValueError, match="rescaling exponent"):
+            _core.rank_counts(z, keys=[1.0], exponent=exponent)
+    with pytest.raises(ValueError, match="no scores"):
+        _core.log_scale(0, picked=[], exponent=0)
+    frame = _core.SplitFrame(3, 0.0, 2.0, 0, 0.0)
+    with pytest.raises(
+        ValueError, match=f"3 scores at rank {2**64 - 1} of a curve of 3"
+    ):
+        _core.split_summary(z, offset=2**64 - 1, frame=frame, probes=[])
+
+
 # ---- Arguments ---------------------------------------------------------------------
 
 

@@ -364,6 +364,11 @@ def test_the_partial_state_api_never_panics(data: st.DataObject) -> None:
             exponent=draw(_EXPONENTS),
         )
     )
+    _no_panic(
+        lambda: _core.absolute_deviation(
+            values, center=draw(st.floats()), exponent=draw(_EXPONENTS)
+        )
+    )
     counts = st.none() | _COUNTS
     _no_panic(lambda: _core.raw_count(draw(counts), draw(counts)))
     _no_panic(lambda: rescan_state().merge(rescan_state()))

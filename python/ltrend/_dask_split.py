@@ -337,10 +337,11 @@ def _choose(
     by_lines = None if cut is None else _Split(cut[0], cut[2])
     if method == "two_segment":
         return by_lines
-    if method in ("log_knee", "tail_aware") and log_knee is not None:
-        reference = _core.exponential_depth(n)
-        if method == "log_knee" or log_knee[1] >= reference:
-            return _above_knee(x, log_knee, log_scale, scan)
+    # tail_aware's reference depth costs a pass over n quantiles: read only by it.
+    if log_knee is not None and (
+        method == "log_knee" or log_knee[1] >= _core.exponential_depth(n)
+    ):
+        return _above_knee(x, log_knee, log_scale, scan)
     if method == "log_knee":
         return None
     knee = _first_deepest([summary[3] for summary in summaries])
