@@ -385,14 +385,11 @@ def excess_over_base(reference: str, base_share: float) -> Candidate:
 
 
 def excess_below_tail_aware(scores: FloatArray) -> Mask:
-    """``tail_aware`` on heavy tails; on light ones, the estimated-F1 cut with a
-    Gaussian base fitted to what ``tail_aware`` calls normal (the base then
-    adapts to the contamination instead of being a fixed share)."""
-    s = np.sort(scores)
-    if _log_knee_depth(s) >= reference_depth(s.size):
-        return fit_method("log_knee")(scores)
+    """The estimated-F1 cut with a Gaussian base fitted to what ``tail_aware``
+    calls normal (the base then follows the contamination instead of being a
+    fixed share); :func:`by_tail` uses it on light tails only."""
     flagged = int(ltrend.fit(scores, method="tail_aware").n_anomalies)
-    return _estimated_f1_cut(scores, _law("gaussian"), s.size - flagged)
+    return _estimated_f1_cut(scores, _law("gaussian"), scores.size - flagged)
 
 
 def candidates() -> dict[str, Candidate]:
@@ -449,7 +446,7 @@ def candidates() -> dict[str, Candidate]:
         found[f"excess over a {reference} base, lowest {share:.0%}"] = excess_over_base(
             reference, share
         )
-    found["tail_aware, then the estimated-F1 cut below it if light"] = (
+    found["tail_aware, then the estimated-F1 cut below it if light"] = by_tail(
         excess_below_tail_aware
     )
     return found
