@@ -24,6 +24,9 @@ Candidate = Callable[[FloatArray], Mask]
 BISQUARE_C = 4.685
 #: Reweighting rounds of the robust fits; they settle well before this.
 IRLS_ROUNDS = 20
+#: The skew-normal shapes a light tail's base is tried against (0 is Gaussian).
+SKEW_SHAPE_MAX = 10.0
+SKEW_SHAPES = 41
 
 
 def _top(scores: FloatArray, count: float) -> Mask:
@@ -392,6 +395,34 @@ def excess_below_tail_aware(scores: FloatArray) -> Mask:
     return _estimated_f1_cut(scores, _law("gaussian"), scores.size - flagged)
 
 
+def _skew_normal_fitted(base: FloatArray, positions: FloatArray) -> Any:
+    """The skew-normal law whose quantiles at ``positions`` lie closest to a
+    straight line against the sorted ``base`` (the largest probability-plot
+    correlation over a grid of shapes)."""
+    from scipy import stats
+
+    if base[0] == base[-1]:
+        # A constant base correlates with no shape: it stays Gaussian.
+        return stats.skewnorm(0.0)
+    shapes = np.linspace(0.0, SKEW_SHAPE_MAX, SKEW_SHAPES)
+    fits = [np.corrcoef(stats.skewnorm.ppf(positions, a), base)[0, 1] for a in shapes]
+    return stats.skewnorm(shapes[int(np.argmax(fits))])
+
+
+def excess_below_tail_aware_skewed(scores: FloatArray) -> Mask:
+    """:func:`excess_below_tail_aware` with a skew-normal base whose shape is
+    read from that base, since the normal mass of a light tail is often skewed."""
+    flagged = int(ltrend.fit(scores, method="tail_aware").n_anomalies)
+    base_count = scores.size - flagged
+    if base_count < 10:
+        return np.zeros(scores.shape, dtype=bool)
+    # Shape from the base alone, at the positions it holds in the whole curve.
+    s = np.sort(scores)
+    p = (np.arange(s.size) + 0.5) / s.size
+    law = _skew_normal_fitted(s[:base_count], p[:base_count])
+    return _estimated_f1_cut(scores, law, base_count)
+
+
 def candidates() -> dict[str, Candidate]:
     """Every studied method, by the name the study reports."""
     two_segment = fit_method("two_segment")
@@ -433,7 +464,8 @@ def candidates() -> dict[str, Candidate]:
     found["knee above the log knee if heavy, else log_knee"] = by_tail_inverse()
     # Studied after tail_aware shipped: a second L inside its branch, the step
     # (two flat levels) instead of the L, and a cut read from the estimated F1
-    # against the base's extension.
+    # against the base's extension (on a Gaussian or skew-normal base, alone or in
+    # consensus with tail_aware).
     found["tail_aware, then the knee within its branch"] = knee_within_branch
     found["two levels (Otsu)"] = two_levels(log_scale=False)
     found["two levels (Otsu) of the log curve"] = two_levels(log_scale=True)
@@ -448,5 +480,11 @@ def candidates() -> dict[str, Candidate]:
         )
     found["tail_aware, then the estimated-F1 cut below it if light"] = by_tail(
         excess_below_tail_aware
+    )
+    found["tail_aware, then the estimated-F1 cut on a skew-normal base if light"] = (
+        by_tail(excess_below_tail_aware_skewed)
+    )
+    found["tail_aware and that estimated-F1 cut in consensus if light"] = by_tail(
+        consensus_of_splits(raw_cut, excess_below_tail_aware)
     )
     return found
