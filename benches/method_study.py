@@ -164,6 +164,55 @@ def _shipped(
     ]
 
 
+#: Score sets built on the same CIFAR-10 normal rows, by how their anomalies
+#: were drawn: case-name test -> the kind's label in the report.
+_SAME_NORMALS = {
+    "their own anomalies at 5 % (resnet)": lambda case: case.endswith("-5%"),
+    "their own anomalies at 2 % (resnet)": lambda case: case.endswith("-2%"),
+    "SVHN images at 2 % (ood)": lambda case: "-vs-SVHN-" in case,
+}
+
+
+def _same_normals(sets: list[runner.ScoreSet]) -> list[str]:
+    """Why the ood and ResNet groups pull apart: the CIFAR-10 score sets look
+    alike to a label-free rule whatever their anomalies, yet want different cuts."""
+    from scipy import stats
+
+    tail_aware = candidates.fit_method("tail_aware")
+    lines = [
+        "## Same normals, different best cuts",
+        "",
+        "The CIFAR-10 files give score sets with the same normal rows and three",
+        "kinds of anomalies. Medians over each kind's score sets (every detector):",
+        "",
+        "| anomalies | score sets | skewness | tail_aware flags | best cut flags |",
+        "| :-- | --: | --: | --: | --: |",
+    ]
+    best_shares = []
+    for kind, belongs in _SAME_NORMALS.items():
+        chosen = [s for s in sets if s.case.startswith("CIFAR10_") and belongs(s.case)]
+        if not chosen:
+            continue
+        skew = np.median([stats.skew(s.scores) for s in chosen])
+        flagged = np.median([tail_aware(s.scores).mean() for s in chosen])
+        best = np.median(
+            [np.mean(s.scores >= metrics.best_f1(s.y, s.scores)[1]) for s in chosen]
+        )
+        best_shares.append(f"{best:.1%}")
+        lines.append(
+            f"| {kind} | {len(chosen)} | {skew:.2f} | {flagged:.1%} | {best:.1%} |"
+        )
+    lines += [
+        "",
+        "By their skewness the curves look alike, and `tail_aware`, which reads",
+        "only the scores, cuts them alike, but their best cuts differ "
+        f"({', '.join(best_shares)}):",
+        "a rule that moves toward the ood sets' cut moves the 5 % sets away from",
+        "theirs, which is the trade the rows above trace.",
+    ]
+    return lines
+
+
 def main() -> int:
     root = data.data_dir()
     if root is None:
@@ -230,6 +279,8 @@ def main() -> int:
         + ", ".join(f"{n} ({c} of {len(groups)})" for n, c in picks.most_common()),
         "",
         *_decision(folds, groups, list(found), mean),
+        "",
+        *_same_normals(sets),
         "",
         f"({len(sets)} score sets, {len(found)} candidates, "
         f"{time.perf_counter() - started:.0f} s)",
