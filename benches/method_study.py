@@ -166,10 +166,10 @@ def _shipped(
 
 
 #: Score sets built on the same CIFAR-10 normal rows, by how their anomalies
-#: were drawn: case-name test -> the kind's label in the report.
+#: were drawn: the kind's label in the report -> its test on the case name.
 _SAME_NORMALS = {
-    "their own anomalies at 5 % (resnet)": lambda case: case.endswith("-5%"),
-    "their own anomalies at 2 % (resnet)": lambda case: case.endswith("-2%"),
+    "the file's own anomalies at 5 % (resnet)": lambda case: case.endswith("-5%"),
+    "the file's own anomalies at 2 % (resnet)": lambda case: case.endswith("-2%"),
     "SVHN images at 2 % (ood)": lambda case: "-vs-SVHN-" in case,
 }
 
@@ -189,7 +189,7 @@ def _same_normals(sets: list[runner.ScoreSet]) -> list[str]:
         "",
         "The CIFAR-10 files give score sets with the same normal rows and three",
         "kinds of anomalies. Medians over each kind's score sets (every detector) of",
-        "the skewness and of the share flagged; mean F1_ratio in brackets:",
+        "the skewness and of the share flagged; mean F1_ratio in parentheses:",
         "",
         "| anomalies | score sets | skewness | best cut flags | "
         + " | ".join(f"{name} flags" for name in rules)
